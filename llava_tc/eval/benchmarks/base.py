@@ -1,0 +1,137 @@
+"""The contract every benchmark implements: load samples from the official files, score raw model outputs.
+
+A benchmark is split into a loader (official file layout -> `EvalSample`s) and a pure scorer (samples + raw outputs ->
+`Metric`s) so that generation, scoring and re-scoring of saved answers are independent steps.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SHORT_ANSWER_PROMPT = "\nAnswer the question using a single word or phrase."
+OPTION_LETTER_PROMPT = "\nAnswer with the option's letter from the given choices directly."
+
+
+@dataclass
+class EvalSample:
+    """One question as the generation runner sees it.
+
+    `prompt` is the user's turn without the `<image>` placeholder and with the benchmark's conventional suffix; `meta`
+    carries whatever the scorer needs (answers, category, options...).
+    """
+
+    id: str
+    image: Path | None
+    prompt: str
+    meta: dict[str, Any] = field(default_factory=dict)
+    image_bytes: bytes | None = None
+
+
+@dataclass
+class Metric:
+    """One score. Accuracy-type values are fractions in [0, 1]; MME totals and subtask scores are in MME's points."""
+
+    name: str
+    value: float
+    n: int
+
+
+class Benchmark(ABC):
+    """A benchmark: where its files live, how its questions are prompted and how its answers are officially scored."""
+
+    name: str
+    default_split: str
+    splits: tuple[str, ...] = ()
+    max_new_tokens: int = 16
+    layout: str = ""  # the expected files under the data root, quoted in every missing-file error
+
+    @abstractmethod
+    def load(self, data_root: Path, split: str | None = None) -> list[EvalSample]:
+        """Read the benchmark's official files under `data_root` into samples."""
+
+    @abstractmethod
+    def score(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
+        """Score raw model outputs (`answers`: sample id -> text) with the benchmark's official protocol."""
+
+    def write_submission(self, samples: list[EvalSample], answers: dict[str, str], out_dir: Path) -> Path | None:
+        """Write the file the benchmark's evaluation server expects; None where the benchmark has no server."""
+        return None
+
+    @abstractmethod
+    def primary_metric(self) -> str:
+        """The metric name that represents this benchmark in the paper-style average."""
+
+    # Helpers shared by the concrete benchmarks.
+
+    def resolve_split(self, split: str | None) -> str:
+        """Return the split to load, rejecting names the benchmark does not have."""
+        split = split or self.default_split
+        if self.splits and split not in self.splits:
+            raise ValueError(f"{self.name}: unknown split {split!r}; valid splits: {', '.join(self.splits)}")
+        return split
+
+    def require_file(self, path: Path) -> Path:
+        """Return `path` if it exists, else raise an error naming it and the expected layout."""
+        if not path.exists():
+            raise FileNotFoundError(
+                f"{self.name}: missing {path}. Expected layout under the data root:\n{self.layout.strip()}"
+            )
+        return path
+
+    def read_json(self, path: Path) -> Any:
+        """Load a JSON file, naming the file in the error when it is malformed."""
+        self.require_file(path)
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{self.name}: {path} is not valid JSON: {exc}") from exc
+
+    def read_jsonl(self, path: Path) -> list[dict[str, Any]]:
+        """Load a JSON-lines file, naming the file and line in the error when a line is malformed."""
+        self.require_file(path)
+        records = []
+        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{self.name}: {path} line {lineno} is not valid JSON: {exc}") from exc
+        return records
+
+    def answers_for(self, samples: list[EvalSample], answers: dict[str, str]) -> list[str]:
+        """The raw answer of every sample, in order; refuses to score when any sample has no answer."""
+        missing = [s.id for s in samples if s.id not in answers]
+        if missing:
+            shown = ", ".join(missing[:5])
+            raise KeyError(
+                f"{self.name}: no answer for {len(missing)} of {len(samples)} samples (e.g. {shown}); "
+                "every loaded sample must be answered before scoring"
+            )
+        return [answers[s.id] for s in samples]
+
+    def require_ground_truth(self, samples: list[EvalSample], key: str) -> None:
+        """Refuse to score samples without ground truth (test splits), pointing at the submission file instead."""
+        unlabeled = [s.id for s in samples if s.meta.get(key) is None]
+        if unlabeled:
+            raise ValueError(
+                f"{self.name}: {len(unlabeled)} samples have no ground truth {key!r} (e.g. {unlabeled[0]}); "
+                "this split is scored by the official server: use write_submission"
+            )
+
+
+def mean(values: list[float]) -> float:
+    """Arithmetic mean; 0.0 for no values (callers report n=0 alongside, so it is never mistaken for a score)."""
+    return sum(values) / len(values) if values else 0.0
+
+
+def grouped_accuracy(prefix: str, groups: list[str], correct: list[float]) -> list[Metric]:
+    """`prefix/<group>` metrics: the mean of `correct` within each group, groups in sorted order."""
+    by_group: dict[str, list[float]] = {}
+    for group, value in zip(groups, correct, strict=True):
+        by_group.setdefault(group, []).append(value)
+    return [Metric(f"{prefix}/{group}", mean(values), len(values)) for group, values in sorted(by_group.items())]

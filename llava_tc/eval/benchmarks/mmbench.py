@@ -1,0 +1,184 @@
+"""MMBench (Liu et al. 2023): multiple-choice questions with CircularEval.
+
+CircularEval asks every question once per rotation of its options (A B C D, B C D A, ...) and counts it right only if
+*every* rotation is answered right. The official TSVs already contain the rotated copies, with
+index = original index + k * 1_000_000 for rotation k (VLMEvalKit's convention); for a TSV without them the loader
+makes the rotations itself (ids "<index>/r<k>"). Answers are parsed to a letter with `options.parse_option_letter`
+(no GPT fallback: unparseable is wrong). `dev` is scored locally: `accuracy` (circular, the number papers report),
+`accuracy/<category>`, `accuracy_l2/<l2-category>`, and `vanilla_accuracy` (rotation 0 only). `test` is scored by
+the OpenCompass server from `write_submission`'s sheet (one row per TSV row with a `prediction` column).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import logging
+from pathlib import Path
+
+from llava_tc.eval.benchmarks.base import OPTION_LETTER_PROMPT, Benchmark, EvalSample, Metric, grouped_accuracy, mean
+from llava_tc.eval.benchmarks.options import LETTERS, format_options, parse_option_letter
+
+log = logging.getLogger(__name__)
+
+ROTATION_STRIDE = 1_000_000
+_FILES = {"dev": "mmbench_dev_20230712.tsv", "test": "mmbench_test_20230712.tsv"}
+_SUBMISSION_COLUMNS = ("index", "question", "hint", "A", "B", "C", "D", "E", "prediction", "category", "l2-category")
+
+
+def _cell(row: dict[str, str], key: str) -> str:
+    """A TSV cell with pandas' missing-value spellings read as empty."""
+    value = (row.get(key) or "").strip()
+    return "" if value.lower() in ("nan", "none") else value
+
+
+def _read_tsv(path: Path) -> list[dict[str, str]]:
+    csv.field_size_limit(2**31 - 1)  # base64 images are far larger than csv's default field limit
+    with path.open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+class MMBench(Benchmark):
+    name = "mmbench"
+    default_split = "dev"
+    splits = ("dev", "test")
+    max_new_tokens = 16
+    layout = """
+mmbench/mmbench_dev_20230712.tsv    columns: index, question, hint, A, B, C, D, answer, category, image (base64),
+                                    source, l2-category, comment, split; rotated copies at index + k * 1000000
+mmbench/mmbench_test_20230712.tsv   same columns without answers (submission only)
+"""
+
+    def load(self, data_root: Path, split: str | None = None) -> list[EvalSample]:
+        split = self.resolve_split(split)
+        path = self.require_file(Path(data_root) / "mmbench" / _FILES[split])
+        rows = _read_tsv(path)
+        for column in ("index", "question", "A", "B", "image"):
+            if rows and column not in rows[0]:
+                raise ValueError(f"mmbench: {path} has no {column!r} column (columns: {', '.join(rows[0])})")
+        images = {row["index"]: row["image"] for row in rows}
+        pre_rotated = any(int(row["index"]) >= ROTATION_STRIDE for row in rows)
+        samples = []
+        for lineno, row in enumerate(rows, start=2):
+            index = int(row["index"])
+            options = [_cell(row, letter) for letter in LETTERS[:5] if _cell(row, letter)]
+            answer = _cell(row, "answer") or None
+            if answer is not None and answer not in LETTERS[: len(options)]:
+                valid = LETTERS[: len(options)]
+                raise ValueError(f"mmbench: {path} line {lineno} (index {index}) has answer {answer!r}; valid: {valid}")
+            image_bytes = self._decode_image(images, row["image"], path, lineno)
+            if pre_rotated:
+                rotations = [(str(index), index % ROTATION_STRIDE, index // ROTATION_STRIDE, options, answer)]
+            else:
+                rotations = []
+                for k in range(len(options)):
+                    rotated = options[k:] + options[:k]
+                    new_answer = LETTERS[(LETTERS.index(answer) - k) % len(options)] if answer else None
+                    rotations.append((f"{index}/r{k}", index, k, rotated, new_answer))
+            for sample_id, group, k, shown, letter in rotations:
+                samples.append(
+                    EvalSample(
+                        id=sample_id,
+                        image=None,
+                        image_bytes=image_bytes,
+                        prompt=self._prompt(row, shown),
+                        meta={
+                            "index": index,
+                            "group": group,
+                            "rotation": k,
+                            "options": shown,
+                            "answer": letter,
+                            "category": _cell(row, "category"),
+                            "l2_category": _cell(row, "l2-category"),
+                            "question": _cell(row, "question"),
+                            "hint": _cell(row, "hint"),
+                            "split": split,
+                            "tsv_row": pre_rotated or k == 0,
+                        },
+                    )
+                )
+        return samples
+
+    @staticmethod
+    def _prompt(row: dict[str, str], options: list[str]) -> str:
+        """LLaVA-1.5's MMBench prompt: hint, question, "X. option" lines, the letter instruction."""
+        question = _cell(row, "question")
+        hint = _cell(row, "hint")
+        body = f"{hint}\n{question}" if hint else question
+        return f"{body}\n{format_options(options)}{OPTION_LETTER_PROMPT}"
+
+    @staticmethod
+    def _decode_image(images: dict[str, str], value: str, path: Path, lineno: int) -> bytes:
+        """Decode a base64 image cell; a short all-digit cell refers to the image of the row with that index."""
+        if len(value) <= 64 and value.isdigit():
+            value = images.get(value, "")
+        try:
+            decoded = base64.b64decode(value, validate=False)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError(f"mmbench: {path} line {lineno}: image cell is not valid base64: {exc}") from exc
+        if not decoded:
+            raise ValueError(f"mmbench: {path} line {lineno}: empty image cell (need base64 or a row index)")
+        return decoded
+
+    def score(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
+        raw = self.answers_for(samples, answers)
+        self.require_ground_truth(samples, "answer")
+        right = [
+            parse_option_letter(a, s.meta["options"]) == s.meta["answer"] for s, a in zip(samples, raw, strict=True)
+        ]
+        groups: dict[int, list[bool]] = {}
+        first: dict[int, EvalSample] = {}
+        for s, ok in zip(samples, right, strict=True):
+            groups.setdefault(s.meta["group"], []).append(ok)
+            first.setdefault(s.meta["group"], s)
+        circular = [float(all(v)) for v in groups.values()]
+        vanilla = [float(ok) for s, ok in zip(samples, right, strict=True) if s.meta["rotation"] == 0]
+        keys = list(groups)
+        return [
+            Metric("accuracy", mean(circular), len(circular)),
+            Metric("vanilla_accuracy", mean(vanilla), len(vanilla)),
+            *grouped_accuracy("accuracy", [first[g].meta["category"] for g in keys], circular),
+            *grouped_accuracy("accuracy_l2", [first[g].meta["l2_category"] for g in keys], circular),
+        ]
+
+    def write_submission(self, samples: list[EvalSample], answers: dict[str, str], out_dir: Path) -> Path | None:
+        """One row per TSV row (generated rotations other than r0 are not TSV rows) with the parsed letter, or the raw
+        answer where no letter could be parsed (the server then matches it itself)."""
+        raw = self.answers_for(samples, answers)
+        rows = []
+        for s, a in zip(samples, raw, strict=True):
+            if not s.meta["tsv_row"]:
+                continue
+            letters = dict(zip(LETTERS, s.meta["options"], strict=False))
+            rows.append(
+                {
+                    "index": s.meta["index"],
+                    "question": s.meta["question"],
+                    "hint": s.meta["hint"],
+                    **{letter: letters.get(letter, "") for letter in "ABCDE"},
+                    "prediction": parse_option_letter(a, s.meta["options"]) or a.strip(),
+                    "category": s.meta["category"],
+                    "l2-category": s.meta["l2_category"],
+                }
+            )
+        split = samples[0].meta["split"] if samples else self.default_split
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            import openpyxl  # noqa: F401  (pandas' xlsx writer)
+            import pandas as pd
+        except ImportError:
+            out = out_dir / f"mmbench_{split}_submission.tsv"
+            log.warning("openpyxl is not installed: writing %s as TSV; convert it to .xlsx for the server", out)
+            with out.open("w", encoding="utf-8", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=_SUBMISSION_COLUMNS, delimiter="\t")
+                writer.writeheader()
+                writer.writerows(rows)
+            return out
+        out = out_dir / f"mmbench_{split}_submission.xlsx"
+        pd.DataFrame(rows, columns=list(_SUBMISSION_COLUMNS)).to_excel(out, index=False)
+        return out
+
+    def primary_metric(self) -> str:
+        return "accuracy"

@@ -1,0 +1,114 @@
+"""MME (Fu et al. 2023): two yes/no questions per image over 10 perception and 4 cognition subtasks.
+
+Official scoring (the release's `eval_tool/calculation.py`): an answer is lowercased; "yes"/"no" is taken as is,
+otherwise "yes" or "no" must occur in its first four characters, else it is wrong. Per subtask, `acc` is the share of
+questions right and `acc_plus` the share of images with *both* questions right; the subtask score is
+100 * (acc + acc_plus), at most 200. `perception` (max 2000) and `cognition` (max 800) are sums of subtask scores.
+
+Units: `perception`, `cognition` and `score/<subtask>` are MME points; `acc/<subtask>` and `acc_plus/<subtask>` are
+fractions in [0, 1].
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from llava_tc.eval.benchmarks.base import SHORT_ANSWER_PROMPT, Benchmark, EvalSample, Metric
+
+PERCEPTION = ("existence", "count", "position", "color", "posters", "celebrity", "scene", "landmark", "artwork", "OCR")
+COGNITION = ("commonsense_reasoning", "numerical_calculation", "text_translation", "code_reasoning")
+PERCEPTION_MAX = 100.0 * 2 * len(PERCEPTION)
+_IMAGE_SUFFIXES = (".jpg", ".png", ".jpeg", ".JPG", ".PNG")
+
+
+def parse_mme_answer(text: str) -> str:
+    """The label "yes", "no" or "other" by the official rule: the exact word, else yes/no in the first 4 characters."""
+    answer = text.strip().lower()
+    if answer in ("yes", "no"):
+        return answer
+    prefix = answer[:4]
+    if "yes" in prefix:
+        return "yes"
+    if "no" in prefix:
+        return "no"
+    return "other"
+
+
+class MME(Benchmark):
+    name = "mme"
+    default_split = "test"
+    splits = ("test",)
+    max_new_tokens = 16
+    layout = """
+MME_Benchmark_release_version/<subtask>/             one folder per subtask: existence, count, position, color,
+                                                     posters, celebrity, scene, landmark, artwork, OCR,
+                                                     commonsense_reasoning, numerical_calculation,
+                                                     text_translation, code_reasoning
+  <stem>.jpg|png + <stem>.txt                        image and its questions side by side, or
+  images/<stem>.jpg + questions_answers_YN/<stem>.txt  (artwork, celebrity, landmark, posters, scene)
+Each .txt holds two lines "question<TAB>Yes|No".
+"""
+
+    def load(self, data_root: Path, split: str | None = None) -> list[EvalSample]:
+        self.resolve_split(split)
+        root = Path(data_root) / "MME_Benchmark_release_version"
+        samples = []
+        for subtask in PERCEPTION + COGNITION:
+            folder = self.require_file(root / subtask)
+            qa_dir, image_dir = (
+                (folder / "questions_answers_YN", folder / "images")
+                if (folder / "questions_answers_YN").is_dir()
+                else (folder, folder)
+            )
+            txt_files = sorted(qa_dir.glob("*.txt"))
+            if not txt_files:
+                raise FileNotFoundError(f"mme: no question files (*.txt) in {qa_dir}; expected layout:\n{self.layout}")
+            for txt in txt_files:
+                image = next(
+                    (image_dir / (txt.stem + s) for s in _IMAGE_SUFFIXES if (image_dir / (txt.stem + s)).exists()), None
+                )
+                if image is None:
+                    raise FileNotFoundError(f"mme: no image for {txt} (looked for {txt.stem}.jpg/.png in {image_dir})")
+                lines = [line for line in txt.read_text(encoding="utf-8").splitlines() if line.strip()]
+                for k, line in enumerate(lines):
+                    question, sep, answer = line.rpartition("\t")
+                    if not sep or answer.strip().lower() not in ("yes", "no"):
+                        raise ValueError(f"mme: {txt} line {k + 1} is not 'question<TAB>Yes|No': {line!r}")
+                    samples.append(
+                        EvalSample(
+                            id=f"{subtask}/{image.name}/{k}",
+                            image=image.resolve(),
+                            prompt=question.strip() + SHORT_ANSWER_PROMPT,
+                            meta={"subtask": subtask, "image_key": image.name, "answer": answer.strip().lower()},
+                        )
+                    )
+        return samples
+
+    def score(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
+        predictions = [parse_mme_answer(a) for a in self.answers_for(samples, answers)]
+        metrics: list[Metric] = []
+        totals = {"perception": 0.0, "cognition": 0.0}
+        counts = {"perception": 0, "cognition": 0}
+        for subtask in PERCEPTION + COGNITION:
+            idx = [i for i, s in enumerate(samples) if s.meta["subtask"] == subtask]
+            if not idx:
+                continue
+            right = {i: predictions[i] == samples[i].meta["answer"] for i in idx}
+            per_image: dict[str, list[bool]] = {}
+            for i in idx:
+                per_image.setdefault(samples[i].meta["image_key"], []).append(right[i])
+            acc = sum(right.values()) / len(idx)
+            acc_plus = sum(all(v) for v in per_image.values()) / len(per_image)
+            score = 100.0 * (acc + acc_plus)
+            group = "perception" if subtask in PERCEPTION else "cognition"
+            totals[group] += score
+            counts[group] += len(idx)
+            metrics += [
+                Metric(f"score/{subtask}", score, len(idx)),
+                Metric(f"acc/{subtask}", acc, len(idx)),
+                Metric(f"acc_plus/{subtask}", acc_plus, len(per_image)),
+            ]
+        return [Metric(g, totals[g], counts[g]) for g in ("perception", "cognition") if counts[g]] + metrics
+
+    def primary_metric(self) -> str:
+        return "perception"

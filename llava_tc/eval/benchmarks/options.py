@@ -1,0 +1,60 @@
+"""Rule-based parsing of a multiple-choice answer into an option letter (MMBench, ScienceQA, SEED, AI2D, MathVista).
+
+Models prompted with "Answer with the option's letter" mostly answer "B", but also "B.", "(B) cat", "The answer is B"
+or just the option's text. The rules, in order (after VLMEvalKit's `can_infer_option` / `can_infer_text`, without the
+GPT fallback):
+1. the whole answer, stripped of brackets/punctuation, is a valid letter;
+2. the answer starts with "(X)" or with a valid letter followed by ".", ")", ":" or "," ("B. cat", "(B) cat");
+3. an "answer is X" / "answer: X" phrase names a valid letter;
+4. exactly one valid letter appears as a standalone capital token, unless that letter is "A" in an answer of more
+   than three words (then "A" is probably the article);
+5. exactly one option's text appears in the answer (case-insensitive).
+Anything else is unparseable (None), which scorers count as wrong.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Sequence
+
+LETTERS = string.ascii_uppercase
+_LEADING = re.compile(r"^(?:\(([A-Z])\)|([A-Z])[).:,])(?:\s|$)")
+_ANSWER_IS = re.compile(r"(?i:answer)\s*(?i:is|:)\s*:?\s*\(?([A-Z])\b")
+_STANDALONE = re.compile(r"(?<![A-Za-z])([A-Z])(?![A-Za-z])")
+
+
+def option_letters(n: int) -> str:
+    """The first `n` option letters."""
+    if not 0 < n <= len(LETTERS):
+        raise ValueError(f"a question needs between 1 and {len(LETTERS)} options, got {n}")
+    return LETTERS[:n]
+
+
+def format_options(options: Sequence[str]) -> str:
+    """Options as LLaVA prompts them: one "X. text" line each."""
+    return "\n".join(f"{letter}. {text}" for letter, text in zip(option_letters(len(options)), options, strict=False))
+
+
+def parse_option_letter(text: str, options: Sequence[str]) -> str | None:
+    """The option letter a free-form answer picks among `options` (their texts, in letter order), or None."""
+    letters = option_letters(len(options))
+    answer = text.strip()
+    bare = answer.strip(" \t\n.()[]:*'\"")
+    if len(bare) == 1 and bare.upper() in letters:
+        return bare.upper()
+    for pattern in (_LEADING, _ANSWER_IS):
+        found = pattern.search(answer)
+        letter = next((g for g in found.groups() if g), "") if found else ""
+        if letter and letter in letters:
+            return letter.upper()
+    standalone = {m for m in _STANDALONE.findall(answer) if m in letters}
+    if len(standalone) == 1:
+        letter = standalone.pop()
+        if not (letter == "A" and len(answer.split()) > 3):
+            return letter
+    lowered = answer.lower()
+    named = [letter for letter, option in zip(letters, options, strict=True) if str(option).strip().lower() in lowered]
+    if len(named) == 1 and str(options[letters.index(named[0])]).strip():
+        return named[0]
+    return None

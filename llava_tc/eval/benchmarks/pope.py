@@ -1,0 +1,84 @@
+"""POPE (Li et al. 2023): object-hallucination probing with "Is there a <object> in the image?" on COCO val2014.
+
+Three negative-sampling settings (random, popular, adversarial), each scored as binary classification with "yes" as
+the positive class: accuracy, precision, recall, F1 and the yes-ratio (share of "yes" predictions), as the POPE paper
+and LLaVA's `eval_pope.py` report them. Answers are parsed leniently (`yes_no.parse_yes_no`). The headline `f1` and
+`accuracy` are the means over the settings loaded (LLaVA-1.5 reports the mean F1).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from llava_tc.eval.benchmarks.base import SHORT_ANSWER_PROMPT, Benchmark, EvalSample, Metric, mean
+from llava_tc.eval.benchmarks.yes_no import parse_yes_no
+
+CATEGORIES = ("random", "popular", "adversarial")
+
+
+def binary_metrics(predictions: list[str], labels: list[str]) -> dict[str, float]:
+    """Accuracy, precision, recall, F1 and yes-ratio with "yes" positive; 0 where a ratio has an empty denominator."""
+    tp = sum(p == "yes" and t == "yes" for p, t in zip(predictions, labels, strict=True))
+    fp = sum(p == "yes" and t == "no" for p, t in zip(predictions, labels, strict=True))
+    fn = sum(p == "no" and t == "yes" for p, t in zip(predictions, labels, strict=True))
+    tn = len(labels) - tp - fp - fn
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    return {
+        "accuracy": (tp + tn) / len(labels),
+        "precision": precision,
+        "recall": recall,
+        "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+        "yes_ratio": (tp + fp) / len(labels),
+    }
+
+
+class POPE(Benchmark):
+    name = "pope"
+    default_split = "test"
+    splits = ("test", *CATEGORIES)
+    max_new_tokens = 16
+    layout = """
+pope/coco_pope_random.json        one JSON object per line: {question_id, image, text, label: yes|no}
+pope/coco_pope_popular.json
+pope/coco_pope_adversarial.json
+coco/val2014/COCO_val2014_<id>.jpg  the COCO val2014 images the "image" field names
+"""
+
+    def load(self, data_root: Path, split: str | None = None) -> list[EvalSample]:
+        split = self.resolve_split(split)
+        root = Path(data_root)
+        samples = []
+        for category in CATEGORIES if split == "test" else (split,):
+            for r in self.read_jsonl(root / "pope" / f"coco_pope_{category}.json"):
+                label = r["label"].strip().lower()
+                if label not in ("yes", "no"):
+                    raise ValueError(f"pope: question {r['question_id']} ({category}) has label {r['label']!r}")
+                samples.append(
+                    EvalSample(
+                        id=f"{category}-{r['question_id']}",
+                        image=(root / "coco" / "val2014" / r["image"]).resolve(),
+                        prompt=r["text"] + SHORT_ANSWER_PROMPT,
+                        meta={"category": category, "label": label, "question_id": r["question_id"]},
+                    )
+                )
+        return samples
+
+    def score(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
+        predictions = [parse_yes_no(a) for a in self.answers_for(samples, answers)]
+        metrics: list[Metric] = []
+        per_category: dict[str, dict[str, float]] = {}
+        for category in CATEGORIES:
+            idx = [i for i, s in enumerate(samples) if s.meta["category"] == category]
+            if not idx:
+                continue
+            values = binary_metrics([predictions[i] for i in idx], [samples[i].meta["label"] for i in idx])
+            per_category[category] = values
+            metrics += [Metric(f"{name}/{category}", value, len(idx)) for name, value in values.items()]
+        n = len(samples)
+        metrics.insert(0, Metric("accuracy", mean([v["accuracy"] for v in per_category.values()]), n))
+        metrics.insert(0, Metric("f1", mean([v["f1"] for v in per_category.values()]), n))
+        return metrics
+
+    def primary_metric(self) -> str:
+        return "f1"

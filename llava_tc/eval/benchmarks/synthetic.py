@@ -1,0 +1,110 @@
+"""The synthetic visual-reasoning eval split made by `llava_tc.data.synthetic` (offline stand-in for real benchmarks).
+
+Exact match after lowercasing, stripping and removing punctuation; for `count` questions a number word and its digits
+are the same answer ("three" == "3"). Reported overall and per question type (`accuracy/<type>`), plus
+`chance/<type>` = mean of 1/len(choices) where records carry `choices`, so reports can show the margin over chance.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from pathlib import Path
+
+from llava_tc.constants import IMAGE_TOKEN
+from llava_tc.eval.benchmarks.base import SHORT_ANSWER_PROMPT, Benchmark, EvalSample, Metric, grouped_accuracy, mean
+
+QUESTION_TYPES = ("attribute", "count", "exists", "spatial", "ocr")
+_NUMBER_WORDS = (
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
+)
+_PUNCT = re.compile(f"[{re.escape(string.punctuation)}]")
+
+
+def normalize_synthetic_answer(text: str, question_type: str) -> str:
+    """Lowercase, drop punctuation, collapse spaces; count answers become digits."""
+    answer = " ".join(_PUNCT.sub(" ", text.lower()).split())
+    if question_type == "count" and answer in _NUMBER_WORDS:
+        return str(_NUMBER_WORDS.index(answer))
+    return answer
+
+
+class Synthetic(Benchmark):
+    name = "synthetic"
+    default_split = "eval"
+    splits = ("eval",)
+    max_new_tokens = 8
+    layout = """
+eval.json               LLaVA JSON list: {id, image, conversations: [human, gpt], question_type, answer, choices?}
+images/eval-000012.png  images, referenced relative to the data root ("images/eval-000012.png")
+"""
+
+    def load(self, data_root: Path, split: str | None = None) -> list[EvalSample]:
+        self.resolve_split(split)
+        root = Path(data_root)
+        path = root / "eval.json"
+        samples = []
+        for i, record in enumerate(self.read_json(path)):
+            for key in ("id", "image", "conversations", "question_type", "answer"):
+                if key not in record:
+                    raise ValueError(f"synthetic: {path} record {i} ({record.get('id', '?')}) has no {key!r} field")
+            if record["question_type"] not in QUESTION_TYPES:
+                raise ValueError(
+                    f"synthetic: {path} record {record['id']} has question_type {record['question_type']!r}; "
+                    f"valid: {', '.join(QUESTION_TYPES)}"
+                )
+            human = next((t["value"] for t in record["conversations"] if t["from"] == "human"), None)
+            if human is None:
+                raise ValueError(f"synthetic: {path} record {record['id']} has no human turn")
+            question = human.replace(IMAGE_TOKEN, "").strip()
+            samples.append(
+                EvalSample(
+                    id=str(record["id"]),
+                    image=(root / record["image"]).resolve(),
+                    prompt=question + SHORT_ANSWER_PROMPT,
+                    meta={
+                        "question_type": record["question_type"],
+                        "answer": str(record["answer"]),
+                        "choices": record.get("choices"),
+                    },
+                )
+            )
+        return samples
+
+    def score(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
+        raw = self.answers_for(samples, answers)
+        types = [s.meta["question_type"] for s in samples]
+        right = [
+            float(normalize_synthetic_answer(a, t) == normalize_synthetic_answer(s.meta["answer"], t))
+            for s, a, t in zip(samples, raw, types, strict=True)
+        ]
+        metrics = [Metric("accuracy", mean(right), len(right)), *grouped_accuracy("accuracy", types, right)]
+        with_choices = [
+            (t, 1.0 / len(s.meta["choices"])) for s, t in zip(samples, types, strict=True) if s.meta["choices"]
+        ]
+        if with_choices:
+            metrics += grouped_accuracy("chance", [t for t, _ in with_choices], [c for _, c in with_choices])
+        return metrics
+
+    def primary_metric(self) -> str:
+        return "accuracy"

@@ -1,0 +1,66 @@
+"""TextVQA (Singh et al. 2019): questions that need reading text in the image, scored with the official VQA accuracy
+(as the M4C / LLaVA TextVQA evaluator computes it) on the 0.5.1 val split.
+
+LLaVA-1.5 also reports a variant that lists the Rosetta OCR tokens in the prompt; it is registered separately as
+`textvqa_ocr` so that a results row always says which protocol produced it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from llava_tc.eval.benchmarks.base import SHORT_ANSWER_PROMPT, Benchmark, EvalSample, Metric
+from llava_tc.eval.benchmarks.vqa_accuracy import vqa_metrics
+
+
+class TextVQA(Benchmark):
+    name = "textvqa"
+    default_split = "val"
+    splits = ("val",)
+    max_new_tokens = 16
+    use_ocr = False
+    layout = """
+textvqa/TextVQA_0.5.1_val.json             {"data": [{question_id, question, image_id, answers[10]}]}
+textvqa/train_images/<image_id>.jpg        images (val images ship in the train_images folder)
+textvqa/TextVQA_Rosetta_OCR_v0.2_val.json  OCR tokens, for textvqa_ocr: {"data": [{image_id, ocr_tokens}]}
+"""
+
+    def load(self, data_root: Path, split: str | None = None) -> list[EvalSample]:
+        self.resolve_split(split)
+        root = Path(data_root) / "textvqa"
+        records = self.read_json(root / "TextVQA_0.5.1_val.json")["data"]
+        ocr: dict[str, list[str]] = {}
+        if self.use_ocr:
+            ocr_records = self.read_json(root / "TextVQA_Rosetta_OCR_v0.2_val.json")["data"]
+            ocr = {r["image_id"]: r["ocr_tokens"] for r in ocr_records}
+        samples = []
+        for r in records:
+            prompt = r["question"]
+            if self.use_ocr:
+                if r["image_id"] not in ocr:
+                    raise ValueError(f"{self.name}: image {r['image_id']} has no entry in the OCR token file")
+                prompt += "\nReference OCR token: " + ", ".join(ocr[r["image_id"]])
+            samples.append(
+                EvalSample(
+                    id=str(r["question_id"]),
+                    image=(root / "train_images" / f"{r['image_id']}.jpg").resolve(),
+                    prompt=prompt + SHORT_ANSWER_PROMPT,
+                    meta={"answers": r.get("answers"), "question_id": r["question_id"]},
+                )
+            )
+        return samples
+
+    def score(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
+        predictions = self.answers_for(samples, answers)
+        self.require_ground_truth(samples, "answers")
+        return vqa_metrics(predictions, [s.meta["answers"] for s in samples])
+
+    def primary_metric(self) -> str:
+        return "accuracy"
+
+
+class TextVQAWithOCR(TextVQA):
+    """TextVQA with "Reference OCR token: ..." in the prompt, as in LLaVA-1.5's `llava_textvqa_val_v051_ocr.jsonl`."""
+
+    name = "textvqa_ocr"
+    use_ocr = True

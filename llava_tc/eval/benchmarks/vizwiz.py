@@ -1,0 +1,93 @@
+"""VizWiz-VQA (Gurari et al. 2018): questions from blind users, many of them unanswerable from the photo.
+
+Scored with the official VQA accuracy over the 10 human answers, where "unanswerable" is itself an answer. LLaVA-1.5
+tells the model to say "Unanswerable" when the image is insufficient; we map the usual ways of saying so (and an
+empty answer, which the server rejects) to the canonical "unanswerable" before scoring and in the submission.
+`val` is scored locally (overall and per answer type: yes/no, number, other, unanswerable); `test` is scored by the
+EvalAI server from `write_submission`'s JSON list of {"image", "answer"}.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from llava_tc.eval.benchmarks.base import SHORT_ANSWER_PROMPT, Benchmark, EvalSample, Metric
+from llava_tc.eval.benchmarks.vqa_accuracy import normalize_vqa_answer, vqa_metrics
+
+UNANSWERABLE_PROMPT = "\nWhen the provided information is insufficient, respond with 'Unanswerable'."
+_UNANSWERABLE_PHRASES = frozenset(
+    {
+        "",
+        "unanswerable",
+        "not answerable",
+        "cannot answer",
+        "can not answer",
+        "can't answer",
+        "cannot be answered",
+        "cannot be determined",
+        "cannot determine",
+        "insufficient information",
+        "not enough information",
+    }
+)
+
+
+def canonical_vizwiz_answer(text: str) -> str:
+    """The normalised answer, with every way of declining to answer mapped to "unanswerable"."""
+    answer = normalize_vqa_answer(text)
+    if answer in _UNANSWERABLE_PHRASES or answer.startswith("unanswerable"):
+        return "unanswerable"
+    return answer
+
+
+class VizWiz(Benchmark):
+    name = "vizwiz"
+    default_split = "val"
+    splits = ("val", "test")
+    max_new_tokens = 16
+    layout = """
+vizwiz/val.json                       val annotations (list of {image, question, answers[10], answer_type, answerable})
+vizwiz/val/VizWiz_val_00000000.jpg    val images
+vizwiz/test.json                      test questions (list of {image, question}; no answers: submission only)
+vizwiz/test/VizWiz_test_00000000.jpg  test images
+"""
+
+    def load(self, data_root: Path, split: str | None = None) -> list[EvalSample]:
+        split = self.resolve_split(split)
+        root = Path(data_root) / "vizwiz"
+        samples = []
+        for record in self.read_json(root / f"{split}.json"):
+            answers = record.get("answers")
+            samples.append(
+                EvalSample(
+                    id=record["image"],
+                    image=(root / split / record["image"]).resolve(),
+                    prompt=record["question"] + UNANSWERABLE_PROMPT + SHORT_ANSWER_PROMPT,
+                    meta={
+                        "answers": [a["answer"] for a in answers] if answers else None,
+                        "answer_type": record.get("answer_type"),
+                        "split": split,
+                    },
+                )
+            )
+        return samples
+
+    def score(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
+        predictions = [canonical_vizwiz_answer(p) for p in self.answers_for(samples, answers)]
+        self.require_ground_truth(samples, "answers")
+        return vqa_metrics(predictions, [s.meta["answers"] for s in samples], [s.meta["answer_type"] for s in samples])
+
+    def write_submission(self, samples: list[EvalSample], answers: dict[str, str], out_dir: Path) -> Path | None:
+        predictions = self.answers_for(samples, answers)
+        results = [
+            {"image": s.id, "answer": canonical_vizwiz_answer(p)} for s, p in zip(samples, predictions, strict=True)
+        ]
+        split = samples[0].meta["split"] if samples else self.default_split
+        out = Path(out_dir) / f"vizwiz_{split}_submission.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results), encoding="utf-8")
+        return out
+
+    def primary_metric(self) -> str:
+        return "accuracy"

@@ -1,0 +1,40 @@
+"""Pluggable visual-token compressors: `build_compressor(name, geometry, num_visual_tokens, ...)`.
+
+Importing this package registers every built-in method; researchers can use them on plain tensors:
+
+    from llava_tc.model.compressors import VisionGeometry, build_compressor
+    compressor = build_compressor("pool", VisionGeometry(grid_size=24, hidden_size=1024), num_visual_tokens=16)
+    tokens = compressor(torch.randn(2, 24, 24, 1024))   # [2, 16, 1024]
+"""
+
+from llava_tc.model.compressors.base import (
+    TokenCompressor,
+    VisionFeatures,
+    VisionGeometry,
+    achievable_square_counts,
+)
+from llava_tc.model.compressors.identity import IdentityCompressor
+from llava_tc.model.compressors.pool import PoolCompressor
+from llava_tc.model.compressors.quecc import QueCC
+from llava_tc.model.compressors.registry import (
+    build_compressor,
+    get_compressor_class,
+    list_compressors,
+    register_compressor,
+)
+from llava_tc.model.compressors.tokenpacker import TokenPackerCompressor
+
+__all__ = [
+    "IdentityCompressor",
+    "PoolCompressor",
+    "QueCC",
+    "TokenCompressor",
+    "TokenPackerCompressor",
+    "VisionFeatures",
+    "VisionGeometry",
+    "achievable_square_counts",
+    "build_compressor",
+    "get_compressor_class",
+    "list_compressors",
+    "register_compressor",
+]

@@ -1,0 +1,212 @@
+"""`LlavaTCForConditionalGeneration`: vision tower -> token compressor -> projector -> any HF causal LM.
+
+An HF-native model: `save_pretrained`/`from_pretrained` round-trip through safetensors from the config alone, the Auto
+classes know it, and `generate` works with the KV cache. Images enter as one `<image>` placeholder id each; the model
+expands each placeholder to exactly `num_visual_tokens` embeddings (see `llava_tc.model.splice`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+from transformers import AutoModelForCausalLM, GenerationMixin, PreTrainedModel
+from transformers.modeling_outputs import CausalLMOutputWithPast
+
+from llava_tc.model.compressors import TokenCompressor, build_compressor
+from llava_tc.model.configuration import LlavaTCConfig
+from llava_tc.model.projector import build_projector
+from llava_tc.model.query import QueryEncoder, positions_from_mask
+from llava_tc.model.splice import expand_image_placeholders, placeholder_mismatch_error, splice_visual_tokens
+from llava_tc.model.vision import VisionTower, build_vision_tower
+
+
+class LlavaTCPreTrainedModel(PreTrainedModel):
+    config_class = LlavaTCConfig
+    base_model_prefix = ""
+    supports_gradient_checkpointing = True
+    _skip_keys_device_placement: ClassVar[list[str]] = ["past_key_values"]
+    _supports_flash_attn = True
+    _supports_sdpa = True
+    _supports_flex_attn = True
+    _supports_attention_backend = True
+
+
+class LlavaTCForConditionalGeneration(LlavaTCPreTrainedModel, GenerationMixin):
+    """The VLM. Built from `config` alone, or around already-loaded `vision_tower`/`language_model` by the builder."""
+
+    def __init__(
+        self,
+        config: LlavaTCConfig,
+        vision_tower: VisionTower | None = None,
+        language_model: PreTrainedModel | None = None,
+    ) -> None:
+        super().__init__(config)
+        if config.vision_config is None or config.text_config is None:
+            raise ValueError("LlavaTCConfig needs both vision_config and text_config")
+        self.vision_tower = vision_tower or build_vision_tower(
+            config.vision_config, select_layer=config.select_layer, multi_layers=config.multi_layers
+        )
+        self.language_model = language_model or AutoModelForCausalLM.from_config(config.text_config)
+        llm_width = int(config.text_config.hidden_size)
+        self.compressor: TokenCompressor = build_compressor(
+            config.compressor,
+            self.vision_tower.geometry,
+            config.num_visual_tokens
+            if config.num_visual_tokens is not None
+            else self.vision_tower.geometry.num_patches,
+            query_dim=llm_width,
+            **config.compressor_options,
+        )
+        config.num_visual_tokens = self.compressor.num_visual_tokens
+        self.projector = build_projector(config.projector, self.compressor.out_dim, llm_width)
+        self.query_encoder = QueryEncoder(config.query_source)
+        self.post_init()
+
+    @property
+    def num_visual_tokens(self) -> int:
+        return self.compressor.num_visual_tokens
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.language_model.get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        self.language_model.set_input_embeddings(value)
+
+    def get_output_embeddings(self) -> nn.Module | None:
+        return self.language_model.get_output_embeddings()
+
+    def set_output_embeddings(self, value: nn.Module) -> None:
+        self.language_model.set_output_embeddings(value)
+
+    def get_decoder(self) -> nn.Module:
+        return self.language_model.get_decoder()
+
+    def encode_images(self, pixel_values: torch.Tensor, query: torch.Tensor | None = None) -> torch.Tensor:
+        """Pixels (+ one question vector per image) -> [N, V, llm_width] visual embeddings."""
+        features = self.vision_tower(pixel_values, with_multi=self.compressor.needs_multi)
+        compressor_dtype = self.projector_dtype
+        features.grid = features.grid.to(compressor_dtype)
+        if features.multi is not None:
+            features.multi = features.multi.to(compressor_dtype)
+        return self.projector(self.compressor(features, query))
+
+    @property
+    def projector_dtype(self) -> torch.dtype:
+        return next(self.projector.parameters()).dtype
+
+    def image_queries(
+        self,
+        input_ids: torch.Tensor,
+        num_images: int,
+        query_input_ids: torch.Tensor | None,
+        query_attention_mask: torch.Tensor | None,
+    ) -> torch.Tensor | None:
+        """One question vector per image (the vector of the sample the image belongs to), if the compressor needs it."""
+        if not self.compressor.needs_query:
+            return None
+        if query_input_ids is None:
+            raise ValueError(
+                f"compressor {self.config.compressor!r} is query-conditioned: pass query_input_ids and "
+                "query_attention_mask (the question tokens of each sample) along with pixel_values"
+            )
+        if query_attention_mask is None:
+            query_attention_mask = torch.ones_like(query_input_ids)
+        per_sample = self.query_encoder(self.language_model, query_input_ids, query_attention_mask)
+        owners = (input_ids == self.config.image_token_id).nonzero(as_tuple=True)[0]
+        if owners.numel() == num_images * self.num_visual_tokens and self.num_visual_tokens > 1:
+            owners = owners[:: self.num_visual_tokens]
+        if owners.numel() != num_images:
+            raise ValueError(
+                placeholder_mismatch_error(input_ids, self.config.image_token_id, num_images, self.num_visual_tokens)
+            )
+        return per_sample[owners]
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        pixel_values: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        query_input_ids: torch.LongTensor | None = None,
+        query_attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        past_key_values: Any = None,
+        inputs_embeds: torch.Tensor | None = None,
+        use_cache: bool | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        **kwargs: Any,
+    ) -> CausalLMOutputWithPast:
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of input_ids or inputs_embeds")
+        if inputs_embeds is None:
+            inputs_embeds, attention_mask, labels = self._embed(
+                input_ids,
+                attention_mask,
+                pixel_values,
+                labels,
+                query_input_ids,
+                query_attention_mask,
+                in_prefill=past_key_values is None or past_key_values.get_seq_length() == 0,
+            )
+        elif pixel_values is not None:
+            raise ValueError("pixel_values need input_ids (to find the <image> placeholders), not inputs_embeds")
+        if position_ids is None and attention_mask is not None:
+            position_ids = positions_from_mask(attention_mask)[:, -inputs_embeds.shape[1] :]
+        return self.language_model(
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=past_key_values,
+            labels=labels,
+            use_cache=use_cache,
+            logits_to_keep=logits_to_keep,
+            **kwargs,
+        )
+
+    def _embed(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        pixel_values: torch.Tensor | None,
+        labels: torch.Tensor | None,
+        query_input_ids: torch.Tensor | None,
+        query_attention_mask: torch.Tensor | None,
+        in_prefill: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        image_token_id = self.config.image_token_id
+        is_image = input_ids == image_token_id
+        has_placeholders = bool(is_image.any())
+        embed_ids = input_ids.masked_fill(is_image, 0) if has_placeholders else input_ids
+        text_embeds = self.get_input_embeddings()(embed_ids)
+        if pixel_values is None:
+            if has_placeholders and in_prefill:
+                raise ValueError(placeholder_mismatch_error(input_ids, image_token_id, 0, self.num_visual_tokens))
+            return text_embeds, attention_mask, labels
+        query = self.image_queries(input_ids, pixel_values.shape[0], query_input_ids, query_attention_mask)
+        visual = self.encode_images(pixel_values, query)
+        spliced = splice_visual_tokens(input_ids, text_embeds, visual, image_token_id, attention_mask, labels)
+        return spliced.inputs_embeds, spliced.attention_mask, spliced.labels
+
+    @torch.no_grad()
+    def generate(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        pixel_values: torch.Tensor | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """HF `generate`, after expanding each `<image>` placeholder to V ids so ids, mask and cache stay aligned.
+
+        The placeholder id itself is never generated. The returned sequences hold V placeholder ids per image in the
+        prompt part: slice off the expanded prompt length or decode with `skip_special_tokens=True`.
+        """
+        kwargs.setdefault("suppress_tokens", [self.config.image_token_id])
+        if input_ids is not None and pixel_values is not None:
+            placeholders = int((input_ids == self.config.image_token_id).sum())
+            if placeholders == pixel_values.shape[0] and self.num_visual_tokens > 1:
+                input_ids, attention_mask = expand_image_placeholders(
+                    input_ids, attention_mask, self.config.image_token_id, self.num_visual_tokens
+                )
+        return super().generate(input_ids=input_ids, attention_mask=attention_mask, pixel_values=pixel_values, **kwargs)
