@@ -49,3 +49,15 @@ def test_export_refuses_a_compressed_model() -> None:
     model = build_model(vision_configs()["clip"], text_configs()["llama"], compressor="pool", num_visual_tokens=4).model
     with pytest.raises(ValueError, match="compressor is 'pool'"):
         to_hf_llava(model)
+
+
+def test_export_command_writes_a_loadable_checkpoint(tmp_path) -> None:
+    from transformers import LlavaForConditionalGeneration
+
+    from llava_tc.cli import main
+
+    model = build_model(vision_configs()["siglip"], text_configs()["qwen2"]).model.eval()
+    model.save_pretrained(tmp_path / "ours")
+    assert main(["export", str(tmp_path / "ours"), str(tmp_path / "hf")]) == 0
+    reloaded = LlavaForConditionalGeneration.from_pretrained(tmp_path / "hf")
+    assert reloaded.config.vision_feature_select_strategy == "full"

@@ -79,7 +79,7 @@ def build_model(
     if dtype is not None:
         tower = tower.to(dtype)
     config = LlavaTCConfig(
-        vision_config=tower.model.config,
+        vision_config=tower.vision_config,
         text_config=language_model.config,
         compressor=compressor,
         num_visual_tokens=num_visual_tokens,

@@ -81,6 +81,11 @@ class VisionTower(nn.Module):
         )
 
     @property
+    def vision_config(self) -> PretrainedConfig:
+        """The config that rebuilds this tower (stored as `LlavaTCConfig.vision_config`)."""
+        return self.model.config
+
+    @property
     def dtype(self) -> torch.dtype:
         return next(self.model.parameters()).dtype
 
@@ -129,7 +134,14 @@ class HFVisionTower(VisionTower):
 def build_vision_tower(
     source: str | PretrainedConfig, select_layer: int = -2, multi_layers: list[int] | None = None
 ) -> VisionTower:
-    """A tower from a local checkpoint folder (CLIP or SigLIP, vision-only or full dual encoder) or from a config."""
+    """A tower from a local checkpoint folder (CLIP or SigLIP, vision-only or full dual encoder), from a config, or
+    from open_clip (`open_clip:MODEL[:PRETRAINED]`, optional extra)."""
+    if getattr(source, "model_type", None) == "llava_tc_open_clip" or (
+        isinstance(source, str) and source.startswith("open_clip:")
+    ):
+        from llava_tc.model.open_clip_tower import build_open_clip_tower
+
+        return build_open_clip_tower(source, select_layer=select_layer, multi_layers=multi_layers)
     if isinstance(source, PretrainedConfig):
         return HFVisionTower(_vision_model_for(source), select_layer=select_layer, multi_layers=multi_layers)
     return HFVisionTower(_load_pretrained_vision(source), select_layer=select_layer, multi_layers=multi_layers)
