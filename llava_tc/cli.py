@@ -52,7 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"llava-tc {name}", description=text)
     module.add_arguments(parser)
     args = parser.parse_args(argv[1:])
-    return int(module.run(args) or 0)
+    try:
+        return int(module.run(args) or 0)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"llava-tc {name}: error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,0 +1,110 @@
+"""Loading scaling points: the shipped paper file, results tables, and clear errors on bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from llava_tc.scaling.io import ScalingDataError, load_paper_points, load_points
+
+HEADER = "run,llm,llm_params,vision_tower,compressor,num_visual_tokens,benchmark,split,metric,value,n,timestamp"
+
+
+def _results_row(
+    params: int, tokens: int, benchmark: str, value: float, compressor: str = "quecc", metric="acc"
+) -> str:
+    return f"r,llm{params},{params},clip,{compressor},{tokens},{benchmark},test,{metric},{value},100,2025-01-01"
+
+
+def test_paper_file_matches_the_paper_table() -> None:
+    points = load_paper_points()
+    assert len(points) == 28
+    assert sorted(set(points.n_b.tolist())) == [0.5, 1.8, 4.0, 7.0]
+    assert sorted(set(points.v.tolist())) == [1, 4, 16, 36, 64, 144, 576]
+    seven_b = points.error[(points.n_b == 7.0)]
+    assert 1.0 - seven_b == pytest.approx([0.4810, 0.4971, 0.5050, 0.5141, 0.5172, 0.5238, 0.5354])
+    assert points.llm[0] == "qwen1.5-0.5b-chat"
+
+
+def test_results_table_averages_benchmarks(tmp_path: Path) -> None:
+    rows = [HEADER]
+    for params in (500_000_000, 2_000_000_000):
+        for tokens in (1, 16):
+            rows += [_results_row(params, tokens, "gqa", 0.4), _results_row(params, tokens, "mmb", 0.6)]
+            rows += [_results_row(params, tokens, "mmb", 0.8)]  # a rerun: averaged within the benchmark first
+            rows += [_results_row(params, tokens, "gqa", 0.9, compressor="pool")]
+    path = tmp_path / "results.csv"
+    path.write_text("\n".join(rows) + "\n")
+    points = load_points(path, compressor="quecc")
+    assert points.n_b.tolist() == [0.5, 0.5, 2.0, 2.0]
+    assert 1.0 - points.error == pytest.approx([(0.4 + 0.7) / 2] * 4)
+    only_gqa = load_points(path, benchmarks=["gqa"], compressor="quecc")
+    assert 1.0 - only_gqa.error == pytest.approx([0.4] * 4)
+    with pytest.raises(
+        ScalingDataError, match=r"several compressor values \['pool', 'quecc'\]; pick with --compressor"
+    ):
+        load_points(path)
+    with pytest.raises(ScalingDataError, match=r"benchmark \['vqa'\]; valid: \['gqa', 'mmb'\]"):
+        load_points(path, benchmarks=["vqa"], compressor="quecc")
+
+
+def test_results_jsonl_and_missing_benchmark(tmp_path: Path) -> None:
+    columns = HEADER.split(",")
+    lines = []
+    for params, tokens, bench in ((1_000_000_000, 4, "gqa"), (1_000_000_000, 4, "mmb"), (2_000_000_000, 4, "gqa")):
+        values = _results_row(params, tokens, bench, 0.5).split(",")
+        lines.append(json.dumps(dict(zip(columns, values, strict=True))))
+    path = tmp_path / "results.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ScalingDataError, match=r"llm_params=2000000000, num_visual_tokens=4 has no rows.*\['mmb'\]"):
+        load_points(path)
+    assert load_points(path, benchmarks=["gqa"]).n_b.tolist() == [1.0, 2.0]
+
+
+def test_results_table_needs_a_metric_choice(tmp_path: Path) -> None:
+    rows = [HEADER, _results_row(10**9, 1, "textvqa", 0.3, metric="em"), _results_row(10**9, 1, "textvqa", 0.4)]
+    path = tmp_path / "r.csv"
+    path.write_text("\n".join(rows) + "\n")
+    with pytest.raises(
+        ScalingDataError, match=r"several metric of benchmark 'textvqa' values \['acc', 'em'\].*--metric"
+    ):
+        load_points(path)
+    assert 1.0 - load_points(path, metric="em").error == pytest.approx([0.3])
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("llm_params_b,num_visual_tokens\n1,1\n", r"missing column\(s\) \['accuracy'\]"),
+        ("llm_params_b,num_visual_tokens,accuracy\n1,1,0.5\n0,4,0.5\n", r"line 3, column 'llm_params_b'.*> 0"),
+        ("llm_params_b,num_visual_tokens,accuracy\n1,-4,0.5\n", r"line 2, column 'num_visual_tokens'.*integer >= 1"),
+        ("llm_params_b,num_visual_tokens,accuracy\n1,2.5,0.5\n", r"line 2, column 'num_visual_tokens'.*not an integer"),
+        ("llm_params_b,num_visual_tokens,accuracy\n1,4,nan\n", r"line 2, column 'accuracy'.*not a finite number"),
+        ("llm_params_b,num_visual_tokens,accuracy\n1,4,\n", r"line 2, column 'accuracy'.*not a number"),
+        ("llm_params_b,num_visual_tokens,accuracy\n1,4,57\n", r"line 2, column 'accuracy'.*out of range.*\[0, 1\]"),
+        ("llm_params_b,num_visual_tokens,accuracy\n", r"no data rows"),
+        ("run,value\nx,1\n", r"missing column\(s\) \['llm', 'llm_params'"),
+    ],
+)
+def test_bad_csv_errors_name_file_row_and_column(tmp_path: Path, body: str, message: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(body)
+    with pytest.raises(ScalingDataError, match=message) as info:
+        load_points(path)
+    assert str(path) in str(info.value)
+
+
+def test_results_table_rejects_non_integer_params(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    path.write_text(HEADER + "\n" + _results_row(10**9, 1, "gqa", 0.5).replace(",1000000000,", ",1.5,") + "\n")
+    with pytest.raises(ScalingDataError, match=r"line 2, column 'llm_params'.*integer"):
+        load_points(path)
+
+
+def test_missing_file() -> None:
+    with pytest.raises(ScalingDataError, match="no such file"):
+        load_points("/nonexistent/points.csv")
+    assert np.all(load_paper_points().error > 0)
