@@ -59,8 +59,8 @@ def test_flops_table_with_query_compressor(capsys: pytest.CaptureFixture[str]) -
     assert query > 0 and compressor > 0  # QueCC reads the question: the extra LLM pass is counted
 
 
-def test_bad_input_raises_clear_error(tmp_path: Path) -> None:
+def test_bad_input_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "bad.csv"
     path.write_text("llm_params_b,num_visual_tokens,accuracy\n1,0,0.5\n")
-    with pytest.raises(ValueError, match=r"bad.csv, line 2, column 'num_visual_tokens'"):
-        main(["scaling", "fit", str(path)])
+    assert main(["scaling", "fit", str(path)]) == 2
+    assert "bad.csv, line 2, column 'num_visual_tokens'" in capsys.readouterr().err

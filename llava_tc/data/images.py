@@ -1,0 +1,101 @@
+"""Image loading and preprocessing for any vision tower's image processor (CLIP/SigLIP PIL processors, ...).
+
+`aspect` decides how a non-square image becomes the tower's square input:
+- `pad` (LLaVA-1.5): paste the image centred on a square of the processor's mean colour, then let the processor resize,
+  so nothing is cut and the padding normalises to zero;
+- `resize`: squash to the processor's output size (aspect ratio lost, nothing cut, no padding);
+- `crop`: the processor's own behaviour (CLIP: shortest edge, then centre crop; borders are lost).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from llava_tc.data.errors import BadSampleError
+
+Aspect = Literal["pad", "resize", "crop"]
+ASPECTS: tuple[str, ...] = ("pad", "resize", "crop")
+
+
+def to_rgb(image: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
+    """RGB whatever the mode: alpha is composited on `background` (dropping it would turn transparency black),
+    CMYK/grayscale/palette are converted, 16/32-bit grayscale is rescaled to 8 bits rather than clipped."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        low, high = float(array.min()), float(array.max())
+        scaled = (array - low) * (255.0 / (high - low)) if high > low else np.zeros_like(array)
+        return Image.fromarray(scaled.round().astype(np.uint8), mode="L").convert("RGB")
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGB", rgba.size, background)
+        canvas.paste(rgba, mask=rgba.getchannel("A"))
+        return canvas
+    return image.convert("RGB")
+
+
+def load_image(path: str | Path, sample_id: str | None = None) -> Image.Image:
+    """Open and fully decode an image as RGB; a missing or unreadable file is a `BadSampleError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadSampleError("missing_image", f"image file not found: {path}", sample_id)
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return to_rgb(image)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+        raise BadSampleError("corrupt_image", f"cannot decode image {path}: {error}", sample_id) from error
+
+
+def processor_mean_rgb(processor: Any) -> tuple[int, int, int]:
+    """The processor's normalisation mean as an 8-bit colour: the pad colour that normalises to zero."""
+    mean = getattr(processor, "image_mean", None) or (0.5, 0.5, 0.5)
+    r, g, b = (round(float(m) * 255) for m in mean)
+    return (r, g, b)
+
+
+def processor_output_size(processor: Any) -> tuple[int, int]:
+    """(height, width) of the processor's output, from `crop_size` when it centre-crops, else from `size`."""
+    size = processor.crop_size if getattr(processor, "do_center_crop", False) else processor.size
+    size = dict(size) if not isinstance(size, int) else {"height": size, "width": size}
+    if "height" in size and "width" in size:
+        return int(size["height"]), int(size["width"])
+    edge = size.get("shortest_edge") or size.get("longest_edge")
+    if edge is None:
+        raise ValueError(f"cannot tell the output size of {type(processor).__name__} from size={size}")
+    return int(edge), int(edge)
+
+
+def expand_to_square(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:
+    """Centre `image` on a square canvas of `background` (LLaVA's `expand2square`)."""
+    width, height = image.size
+    if width == height:
+        return image
+    side = max(width, height)
+    canvas = Image.new(image.mode, (side, side), background)
+    canvas.paste(image, ((side - width) // 2, (side - height) // 2))
+    return canvas
+
+
+def preprocess_images(images: Sequence[Image.Image], processor: Any, aspect: Aspect = "pad") -> torch.Tensor:
+    """Float tensor [N, 3, H, W] normalised by the tower's own processor, after the `aspect` policy."""
+    if aspect not in ASPECTS:
+        raise ValueError(f"unknown image aspect policy {aspect!r}; valid: {ASPECTS}")
+    mean = processor_mean_rgb(processor)
+    prepared = [to_rgb(image, mean) for image in images]
+    if aspect == "pad":
+        prepared = [expand_to_square(image, mean) for image in prepared]
+    elif aspect == "resize":
+        height, width = processor_output_size(processor)
+        prepared = [image.resize((width, height), Image.Resampling.BICUBIC) for image in prepared]
+    pixel_values = processor(images=prepared, return_tensors="pt")["pixel_values"]
+    return torch.as_tensor(pixel_values, dtype=torch.float32)
