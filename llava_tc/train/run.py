@@ -1,0 +1,263 @@
+"""`train(config)`: build the model -> freeze for the stage -> data -> train -> save. One run, top to bottom.
+
+Run directory:
+    config.yaml                 the resolved config (written before training)
+    log.jsonl                   one JSON line per Trainer log event (loss, lr, grad norm, ...)
+    checkpoint-N/               Trainer checkpoints; COMPLETE marks the ones whose save finished
+    finetune / full:            config.json + model.safetensors + tokenizer + preprocessor_config.json
+                                (loads with LlavaTCForConditionalGeneration.from_pretrained(RUN_DIR))
+    pretrain:                   mm_projector.safetensors (compressor + projector) + config.json + tokenizer + processor
+    lora:                       adapter/ (peft) + mm_projector.safetensors + config.json (base) + tokenizer + processor
+    DONE                        JSON summary, written last and atomically
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import TrainerCallback, TrainingArguments, set_seed
+from transformers.integrations.deepspeed import unset_hf_deepspeed_config
+
+from llava_tc.data.collator import LlavaCollator
+from llava_tc.data.llava_json import DataSource, LlavaJsonDataset
+from llava_tc.train.arguments import TrainConfig, load_config
+from llava_tc.train.checkpoints import (
+    DONE,
+    CompletionMarker,
+    is_done,
+    latest_complete_checkpoint,
+    write_done,
+)
+from llava_tc.train.components import build_components
+from llava_tc.train.logs import (
+    JsonlLogger,
+    configure_tensorboard,
+    losses,
+    read_log,
+    trainer_reporters,
+    truncate_log,
+)
+from llava_tc.train.lora import add_lora, save_adapters
+from llava_tc.train.stages import apply_trainable, format_parameter_table, parameter_table, trainable_components
+from llava_tc.train.trainer import LlavaTrainer
+from llava_tc.train.weights import load_mm_weights, save_mm_weights
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.yaml"
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    stage: str
+    global_step: int
+    first_loss: float | None
+    final_loss: float | None
+    losses: list[tuple[int, float]] = field(default_factory=list)
+    train_runtime_s: float = 0.0
+    samples_per_s: float = 0.0
+    resumed_from: str | None = None
+    parameter_table: str = ""
+    skipped: bool = False
+    """True when the run directory already held DONE and `resume` was set (nothing was trained)."""
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "global_step": self.global_step,
+            "first_loss": self.first_loss,
+            "final_loss": self.final_loss,
+            "train_runtime_s": self.train_runtime_s,
+            "samples_per_s": self.samples_per_s,
+            "resumed_from": self.resumed_from,
+        }
+
+
+def _result_from_log(run_dir: Path, stage: str, **extra: Any) -> RunResult:
+    curve = losses(read_log(run_dir))
+    return RunResult(
+        run_dir=run_dir,
+        stage=stage,
+        global_step=curve[-1][0] if curve else 0,
+        first_loss=curve[0][1] if curve else None,
+        final_loss=curve[-1][1] if curve else None,
+        losses=curve,
+        **extra,
+    )
+
+
+def _check_run_dir(run_dir: Path, resume: bool) -> None:
+    """A fresh run refuses a directory that already holds training output (pass resume to continue it)."""
+    leftovers = [p.name for p in run_dir.iterdir() if p.name.startswith("checkpoint-") or p.name == DONE]
+    if leftovers and not resume:
+        raise FileExistsError(
+            f"{run_dir} already holds {sorted(leftovers)[:3]}: pass resume=True (--resume) to continue it,"
+            " or choose another output_dir"
+        )
+
+
+def _single_process_distributed_env() -> None:
+    """DeepSpeed without a launcher: describe a world of one process (else DeepSpeed tries MPI discovery)."""
+    if "RANK" in os.environ:
+        return
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    defaults = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+    for key, value in defaults.items():
+        os.environ.setdefault(key, value)
+
+
+def _training_arguments(config: TrainConfig, run_dir: Path, reporters: list[str]) -> TrainingArguments:
+    t = config.training
+    return TrainingArguments(
+        output_dir=str(run_dir),
+        per_device_train_batch_size=t.per_device_train_batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        learning_rate=t.learning_rate,
+        num_train_epochs=t.num_train_epochs,
+        max_steps=t.max_steps,
+        warmup_steps=t.warmup_ratio,
+        lr_scheduler_type=t.lr_scheduler_type,
+        weight_decay=t.weight_decay,
+        max_grad_norm=t.max_grad_norm,
+        seed=t.seed,
+        bf16=t.bf16,
+        deepspeed=t.deepspeed,
+        dataloader_num_workers=t.dataloader_num_workers,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        save_strategy="steps",
+        save_steps=t.save_steps,
+        save_total_limit=t.save_total_limit,
+        logging_steps=t.logging_steps,
+        report_to=reporters or "none",
+        project=t.wandb_project,
+        run_name=t.run_name or run_dir.name,
+        remove_unused_columns=False,
+        use_cpu=not torch.cuda.is_available(),
+        disable_tqdm=True,
+    )
+
+
+def train(
+    config: TrainConfig | dict[str, Any] | str | Path,
+    callbacks: list[TrainerCallback] | None = None,
+    **overrides: Any,
+) -> RunResult:
+    """Train one run. `config`: a `TrainConfig`, a nested dict or a YAML/JSON file; `overrides`: flat field values
+    (e.g. `num_visual_tokens=4`) applied on top. `callbacks` are extra HF `TrainerCallback`s."""
+    config = load_config(config, **overrides)
+    t = config.training
+    run_dir = Path(config.output_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if t.resume and is_done(run_dir):
+        logger.info("%s is finished (DONE present): nothing to do", run_dir)
+        return _result_from_log(run_dir, config.stage, skipped=True)
+    _check_run_dir(run_dir, t.resume)
+
+    # 1. Model: built before TrainingArguments, so ZeRO-3 partitions a finished model (the same init as plain runs);
+    # a ZeRO-3 config left registered by an earlier run in this process would otherwise build under zero.Init.
+    unset_hf_deepspeed_config()
+    set_seed(t.seed)
+    model, tokenizer, image_processor = build_components(config.model)
+    if config.model.pretrained_mm is not None:
+        load_mm_weights(model, config.model.pretrained_mm)
+    config.model.num_visual_tokens = model.num_visual_tokens
+
+    # 2. Freeze for the stage.
+    apply_trainable(model, trainable_components(config.stage, t.train_vision_tower, t.trainable))
+    if t.gradient_checkpointing:
+        model.language_model.config.use_cache = False
+        model.language_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if config.stage == "lora":
+        add_lora(model, t)
+    table = format_parameter_table(parameter_table(model))
+    logger.info("trainable parameters (%s stage):\n%s", config.stage, table)
+
+    # 3. Data: lengths for grouping count each image as num_visual_tokens.
+    d = config.data
+    dataset = LlavaJsonDataset(
+        [DataSource(path, d.image_folder) for path in d.data],
+        tokenizer,
+        image_processor,
+        template=d.template,
+        model_max_length=d.model_max_length,
+        num_visual_tokens=model.num_visual_tokens,
+        image_aspect=d.image_aspect,  # type: ignore[arg-type]
+        on_bad_sample=d.on_bad_sample,  # type: ignore[arg-type]
+    )
+    collator = LlavaCollator.from_tokenizer(tokenizer)
+
+    # 4. Train.
+    if t.deepspeed is not None:
+        _single_process_distributed_env()
+    reporters = trainer_reporters(t.report_to)
+    configure_tensorboard(run_dir, reporters)
+    args = _training_arguments(config, run_dir, reporters)
+    if args.should_save:
+        config.dump(run_dir / CONFIG_FILE)
+    trainer = LlavaTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        data_collator=collator,
+        processing_class=tokenizer,
+        callbacks=[CompletionMarker(), JsonlLogger(run_dir / "log.jsonl"), *(callbacks or [])],
+        mm_learning_rate=t.mm_learning_rate,
+        group_by_modality_length=d.group_by_modality_length,
+        partial_checkpoints=config.stage in ("pretrain", "lora"),
+    )
+    checkpoint = latest_complete_checkpoint(run_dir) if t.resume else None
+    if checkpoint is not None and args.should_save:
+        truncate_log(run_dir, int(checkpoint.name.split("-")[1]))
+    start = time.perf_counter()
+    output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    logger.info("trained %d steps in %.1f s", output.global_step, time.perf_counter() - start)
+
+    # 5. Save what the stage produced, then DONE.
+    _save_final(config, trainer, model, tokenizer, image_processor, run_dir)
+    result = _result_from_log(
+        run_dir,
+        config.stage,
+        train_runtime_s=float(output.metrics.get("train_runtime", 0.0)),
+        samples_per_s=float(output.metrics.get("train_samples_per_second", 0.0)),
+        resumed_from=str(checkpoint) if checkpoint else None,
+        parameter_table=table,
+    )
+    result.global_step = output.global_step
+    if args.should_save:
+        write_done(run_dir, result.summary())
+    trainer.accelerator.wait_for_everyone()
+    return result
+
+
+def _save_final(
+    config: TrainConfig,
+    trainer: LlavaTrainer,
+    model: torch.nn.Module,
+    tokenizer: Any,
+    image_processor: Any,
+    run_dir: Path,
+) -> None:
+    """Full model for finetune/full; compressor + projector (+ adapters for lora) otherwise. Collective under ZeRO-3."""
+    should_save = trainer.args.should_save
+    if config.stage in ("finetune", "full"):
+        trainer.partial_checkpoints = False
+        trainer.save_model(str(run_dir))
+    else:
+        save_mm_weights(model, run_dir, should_save)
+        if config.stage == "lora":
+            save_adapters(model, run_dir, should_save)
+        if should_save:
+            model.config.save_pretrained(run_dir)
+            tokenizer.save_pretrained(run_dir)
+    if should_save:
+        image_processor.save_pretrained(run_dir)

@@ -1,0 +1,1 @@
+"""Helpers for the training tests: tiny run configs, an offline tokenizer, a small synthetic dataset."""
