@@ -177,11 +177,10 @@ class LlavaTCForConditionalGeneration(LlavaTCPreTrainedModel, GenerationMixin):
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         image_token_id = self.config.image_token_id
         is_image = input_ids == image_token_id
-        has_placeholders = bool(is_image.any())
-        embed_ids = input_ids.masked_fill(is_image, 0) if has_placeholders else input_ids
-        text_embeds = self.get_input_embeddings()(embed_ids)
+        text_embeds = self.get_input_embeddings()(input_ids.masked_fill(is_image, 0))
         if pixel_values is None:
-            if has_placeholders and in_prefill:
+            # Checked in prefill only: `bool(...)` is a device-to-host sync, which would stall every decode step.
+            if in_prefill and bool(is_image.any()):
                 raise ValueError(placeholder_mismatch_error(input_ids, image_token_id, 0, self.num_visual_tokens))
             return text_embeds, attention_mask, labels
         query = self.image_queries(input_ids, pixel_values.shape[0], query_input_ids, query_attention_mask)

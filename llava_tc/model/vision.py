@@ -93,9 +93,20 @@ class VisionTower(nn.Module):
         """All hidden states, index 0 = embeddings output, index i = output of block i."""
         raise NotImplementedError
 
+    def hidden_states_upto(self, pixel_values: torch.Tensor, depth: int) -> tuple[torch.Tensor, ...]:
+        """Hidden states 0..depth. Subclasses that can stop early override this: blocks past the deepest layer the
+        features use (the last block, with the default select_layer=-2) cost compute and change nothing."""
+        return self.hidden_states(pixel_values)[: depth + 1]
+
+    @property
+    def select_index(self) -> int:
+        """`select_layer` as a non-negative hidden-state index."""
+        return self.layers.select_layer % (self.num_layers + 1)
+
     def forward(self, pixel_values: torch.Tensor, with_multi: bool = False) -> VisionFeatures:
-        hidden = self.hidden_states(pixel_values.to(self.dtype))
-        grid = self._to_grid(hidden[self.layers.select_layer])
+        depth = max(self.select_index, *self.layers.multi_layers) if with_multi else self.select_index
+        hidden = self.hidden_states_upto(pixel_values.to(self.dtype), depth)
+        grid = self._to_grid(hidden[self.select_index])
         multi = None
         if with_multi:
             multi = torch.cat([self._to_grid(hidden[index]) for index in self.layers.multi_layers], dim=-1)
@@ -129,6 +140,19 @@ class HFVisionTower(VisionTower):
 
     def hidden_states(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return self.model(pixel_values, output_hidden_states=True, return_dict=True).hidden_states
+
+    def hidden_states_upto(self, pixel_values: torch.Tensor, depth: int) -> tuple[torch.Tensor, ...]:
+        """Embeddings (+ CLIP's pre-norm), then only the first `depth` blocks; the model's own forward would run every
+        block plus the post-norm and pooling head (SigLIP's is an attention layer) that patch features never use."""
+        states = self.model.embeddings(pixel_values)
+        pre_norm = getattr(self.model, "pre_layrnorm", None)
+        if pre_norm is not None:
+            states = pre_norm(states)
+        hidden = [states]
+        for block in self.model.encoder.layers[:depth]:
+            states = block(states, None)
+            hidden.append(states)
+        return tuple(hidden)
 
 
 def build_vision_tower(

@@ -14,7 +14,12 @@ from torch import nn
 
 from llava_tc.model.compressors.base import TokenCompressor, VisionFeatures, VisionGeometry, output_side
 from llava_tc.model.compressors.registry import register_compressor
-from llava_tc.model.compressors.windows import WindowCrossAttention, feature_mlp, mlp_flops
+from llava_tc.model.compressors.windows import (
+    WindowCrossAttention,
+    feature_mlp,
+    mlp_flops,
+    window_depthwise_conv,
+)
 
 
 @register_compressor("quecc")
@@ -41,7 +46,7 @@ class QueCC(TokenCompressor):
         assert query is not None and features.multi is not None
         question = self.query_norm(self.query_proj(query.to(self.query_proj.weight.dtype)))
         conditioned = self.token_mlp(features.grid + question[:, None, None, :])
-        queries = self.downsample(conditioned.permute(0, 3, 1, 2)).flatten(2).transpose(1, 2)
+        queries = window_depthwise_conv(conditioned, self.downsample, self.side)
         key_values = self.key_value_mlp(features.multi)
         return self.attention(queries, key_values, self.side)
 

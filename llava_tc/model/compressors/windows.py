@@ -19,6 +19,22 @@ def to_windows(grid: torch.Tensor, side: int) -> torch.Tensor:
     return windows.reshape(batch * side * side, k * k, channels)
 
 
+def window_depthwise_conv(grid: torch.Tensor, conv: nn.Conv2d, side: int) -> torch.Tensor:
+    """`conv` (depthwise, kernel = stride = H / side) on a [B, H, W, C] grid -> [B, side*side, C], row-major.
+
+    Computed as a weighted sum over each window: the same numbers as `conv` (up to float summation order), but
+    without the channels-first permute, and its backward is two elementwise ops instead of a slow depthwise
+    `convolution_backward` (12% of QueCC's forward + backward on CPU).
+    """
+    batch, channels = grid.shape[0], grid.shape[-1]
+    windows = to_windows(grid, side)
+    weight = conv.weight.reshape(channels, -1).t()
+    pooled = (windows * weight).sum(1)
+    if conv.bias is not None:
+        pooled = pooled + conv.bias
+    return pooled.reshape(batch, side * side, channels)
+
+
 def default_num_heads(dim: int, head_dim: int = 64) -> int:
     """Heads of `head_dim` channels when the width allows it, otherwise a single head."""
     return dim // head_dim if dim % head_dim == 0 and dim >= head_dim else 1
