@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from transformers import CLIPVisionConfig, LlamaConfig
 
-from bench.harness import interleaved, machine_description, summarize, write_results
+from bench.harness import interleaved, machine_description, paired_ratio, summarize, write_results
 from llava_tc.data.synthetic import generate_synthetic
 from llava_tc.demo.tokenizer import build_word_tokenizer, dataset_texts
 from llava_tc.eval.benchmarks import get_benchmark
@@ -91,7 +91,17 @@ def main(argv: list[str] | None = None) -> int:
                         "samples_per_s": round(len(samples) / stats.median, 2),
                     }
                 )
-            rows.append({"compressor": compressor, "evaluate_call_s": round(evaluate_s, 3), "questions": len(samples)})
+            smallest, largest = (f"batch {b}" for b in (min(args.batch_sizes), max(args.batch_sizes)))
+            speedup = paired_ratio(seconds[smallest], seconds[largest])
+            rows.append(
+                {
+                    "compressor": compressor,
+                    "evaluate_call_s": round(evaluate_s, 3),
+                    "questions": len(samples),
+                    "speedup": speedup,
+                    "speedup_of": f"{largest} over {smallest} (median of per-round ratios)",
+                }
+            )
 
     print(f"{'compressor':<12} {'V':>4} {'batch':>6} {'questions/s':>12} {'median s':>9} {'IQR s':>7}")
     for row in rows:
@@ -103,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         else:
             print(
-                f"{row['compressor']:<12} one evaluate() call, {row['questions']} questions: {row['evaluate_call_s']} s"
+                f"{row['compressor']:<12} {row['speedup_of']}: x{row['speedup'].median:.2f}; "
+                f"one evaluate() call, {row['questions']} questions: {row['evaluate_call_s']} s"
             )
     payload = {
         "benchmark": "eval_throughput",

@@ -30,3 +30,13 @@ def test_synthetic_per_type_and_chance(data_root: Path) -> None:
     assert m["chance/count"] == (pytest.approx(1 / 5), 2)
     assert m["chance/exists"] == (pytest.approx(1 / 2), 1)
     assert "chance/spatial" not in m and "chance/ocr" not in m
+
+
+def test_prompt_matches_the_generated_training_prompt(tmp_path: Path) -> None:
+    """Questions from the generator already end with the short-answer instruction: it must not be added twice."""
+    from llava_tc.data.synthetic import generate_synthetic
+
+    generate_synthetic(tmp_path, seed=0, num_train_scenes=4, num_eval_scenes=4, image_size=32)
+    samples = get_benchmark("synthetic").load(tmp_path)
+    instruction = "Answer the question using a single word or phrase."
+    assert samples and all(sample.prompt.count(instruction) == 1 for sample in samples)

@@ -77,11 +77,14 @@ images/eval-000012.png  images, referenced relative to the data root ("images/ev
             if human is None:
                 raise ValueError(f"synthetic: {path} record {record['id']} has no human turn")
             question = human.replace(IMAGE_TOKEN, "").strip()
+            # The generator already ends its questions with the short-answer instruction; add it only if missing so
+            # eval prompts are exactly the prompts the model was trained on.
+            prompt = question if question.endswith(SHORT_ANSWER_PROMPT.strip()) else question + SHORT_ANSWER_PROMPT
             samples.append(
                 EvalSample(
                     id=str(record["id"]),
                     image=(root / record["image"]).resolve(),
-                    prompt=question + SHORT_ANSWER_PROMPT,
+                    prompt=prompt,
                     meta={
                         "question_type": record["question_type"],
                         "answer": str(record["answer"]),

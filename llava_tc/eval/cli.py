@@ -1,0 +1,65 @@
+"""`llava-tc eval`: answer a benchmark's questions with a saved model, score them and record the scores.
+
+    llava-tc eval --model RUN_DIR --benchmark synthetic --data-root DATASET_DIR --out OUT_DIR --results results.csv
+    torchrun --nproc_per_node 8 -m llava_tc eval --model RUN_DIR --benchmark gqa --data-root /data/eval --out OUT
+
+A rerun with the same `--out` continues where the last run stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from llava_tc.eval.benchmarks import list_benchmarks
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="run directory or save_pretrained folder of a llava_tc model")
+    parser.add_argument("--benchmark", required=True, choices=list_benchmarks(), metavar="NAME", help="%(choices)s")
+    parser.add_argument("--data-root", required=True, help="folder holding the benchmark's files (docs/benchmarks.md)")
+    parser.add_argument("--out", required=True, help="output folder: answers.jsonl, scores.json, submission file")
+    parser.add_argument("--split", default=None, help="benchmark split (default: the benchmark's default split)")
+    parser.add_argument("--results", default=None, help="results table to append to (.csv or .jsonl)")
+    parser.add_argument("--run-name", default=None, help="`run` column of the results table (default: model folder)")
+    parser.add_argument("--batch-size", type=int, default=8, help="questions per generate call (default: 8)")
+    parser.add_argument("--max-new-tokens", type=int, default=None, help="generation length (default: the benchmark's)")
+    parser.add_argument("--template", default=None, help="plain, vicuna_v1 or chat (default: the run's, else chat)")
+    parser.add_argument("--image-aspect", default=None, choices=("pad", "resize", "crop"), help="default: the run's")
+    parser.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16", "float16"))
+    parser.add_argument("--device", default=None, help="default: this rank's GPU, else cpu")
+    parser.add_argument("--limit", type=int, default=None, help="answer only the first N questions (smoke tests)")
+    parser.add_argument("--num-workers", type=int, default=0, help="DataLoader workers for image preprocessing")
+    parser.add_argument("--overwrite", action="store_true", help="discard answers already in --out")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from llava_tc.eval.runner import evaluate
+
+    try:
+        metrics = evaluate(
+            args.model,
+            args.benchmark,
+            args.data_root,
+            args.out,
+            split=args.split,
+            batch_size=args.batch_size,
+            max_new_tokens=args.max_new_tokens,
+            results_path=args.results,
+            run_name=args.run_name,
+            limit=args.limit,
+            template=args.template,
+            image_aspect=args.image_aspect,
+            dtype=args.dtype,
+            device=args.device,
+            num_workers=args.num_workers,
+            progress=not args.no_progress,
+            overwrite=args.overwrite,
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for metric in metrics:
+        print(f"{args.benchmark}\t{metric.name}\t{metric.value:.4f}\tn={metric.n}")
+    return 0

@@ -1,0 +1,402 @@
+"""The evaluation loop: benchmark questions -> batched greedy generation (KV cache, left padding) -> answers.jsonl ->
+official score -> scores.json, submission file and results-table rows.
+
+Prompts are built by the data pipeline's own code in generation mode (`encode_turns(..., add_generation_prompt=True)`,
+`encode_query`, `preprocess_images`, `LlavaCollator(padding_side="left")`), so evaluation sees exactly the token layout
+the model was trained on, and QueCC gets the same question ids (the user turn without `<image>`) as in training.
+
+`evaluate` is resumable (answers already in the output folder are skipped) and data-parallel under `torchrun` /
+`accelerate launch` (rank r answers samples[r::world]; rank 0 merges the shards in the benchmark's order and scores).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from llava_tc.constants import IGNORE_INDEX, IMAGE_TOKEN
+from llava_tc.data.collator import LlavaCollator
+from llava_tc.data.encoding import effective_length, encode_query, encode_turns, probe_turns
+from llava_tc.data.images import load_image, preprocess_images, to_rgb
+from llava_tc.data.templates import Turn, get_template
+from llava_tc.eval.answers import ANSWERS_FILE, AnswerWriter, collect_answers, merge_answers, shard_file, write_atomic
+from llava_tc.eval.benchmarks import Benchmark, EvalSample, Metric, get_benchmark
+from llava_tc.eval.distributed import Shard, current_shard, default_device
+from llava_tc.eval.loading import EvalModel, load_for_eval
+from llava_tc.eval.results import ResultRow, append_results, utc_now
+
+logger = logging.getLogger(__name__)
+
+SCORES_FILE = "scores.json"
+SETTINGS_FILE = "eval_settings.json"
+MAX_QUERY_LENGTH = 256  # the data pipeline's default for training, so QueCC sees the same question ids
+
+
+class PromptEncoder:
+    """(prompt, images) -> one item in `LlavaJsonDataset`'s layout. Holds no model, so DataLoader workers can run it."""
+
+    def __init__(self, loaded: EvalModel) -> None:
+        self.tokenizer = loaded.tokenizer
+        self.template = get_template(loaded.template, loaded.tokenizer)
+        self.image_processor = loaded.image_processor
+        self.image_aspect = loaded.image_aspect
+
+    def encode(self, sample_id: str, prompt: str, images: Sequence[Image.Image] = ()) -> dict[str, Any]:
+        """`<image>\\n` per image before the prompt (the data pipeline's normalisation); the prompt is the query."""
+        text = f"{IMAGE_TOKEN}\n" * len(images) + prompt
+        encoded = encode_turns(
+            [Turn("user", text)], self.template, self.tokenizer, add_generation_prompt=True, sample_id=sample_id
+        )
+        query = encode_query(prompt, self.tokenizer, MAX_QUERY_LENGTH) if images else []
+        pixel_values = None
+        if images:
+            pixel_values = preprocess_images(list(images), self.image_processor, self.image_aspect)  # type: ignore[arg-type]
+        return {
+            "id": sample_id,
+            "input_ids": torch.tensor(encoded.input_ids, dtype=torch.long),
+            "query_input_ids": torch.tensor(query, dtype=torch.long),
+            "pixel_values": pixel_values,
+        }
+
+    def encode_sample(self, sample: EvalSample) -> dict[str, Any]:
+        return self.encode(sample.id, sample.prompt, sample_images(sample))
+
+
+class AnswerGenerator:
+    """Turns (prompt, images) into model inputs and batches of inputs into answers, for one loaded model."""
+
+    def __init__(self, loaded: EvalModel) -> None:
+        self.loaded = loaded
+        self.model = loaded.model
+        self.tokenizer = loaded.tokenizer
+        self.encoder = PromptEncoder(loaded)
+        self.collator = LlavaCollator.from_tokenizer(loaded.tokenizer, padding_side="left", return_ids=True)
+        self.stop_ids = self._stop_ids()
+
+    def _stop_ids(self) -> list[int]:
+        """EOS ids plus the template's end-of-turn token (the last trained token of a reply: `<|im_end|>`, `</s>`)."""
+        template = self.encoder.template
+        labels = encode_turns(probe_turns(template)[:2], template, self.tokenizer).labels or []
+        trained = [label for label in labels if label != IGNORE_INDEX]
+        eos = self.model.generation_config.eos_token_id
+        candidates = [*trained[-1:], self.tokenizer.eos_token_id, *(eos if isinstance(eos, list) else [eos])]
+        return sorted({int(i) for i in candidates if i is not None})
+
+    def encode(self, sample_id: str, prompt: str, images: Sequence[Image.Image] = ()) -> dict[str, Any]:
+        return self.encoder.encode(sample_id, prompt, images)
+
+    def encode_sample(self, sample: EvalSample) -> dict[str, Any]:
+        return self.encoder.encode_sample(sample)
+
+    @torch.no_grad()
+    def generate(self, batch: dict[str, Any], max_new_tokens: int) -> list[str]:
+        """Greedy answers of a collated (left-padded) batch: only the new tokens, cut at the first stop id, stripped."""
+        device = self.loaded.device
+        inputs = {
+            key: value.to(device)
+            for key, value in batch.items()
+            if key in ("input_ids", "attention_mask", "query_input_ids", "query_attention_mask", "pixel_values")
+            and value is not None
+        }
+        sequences = self.model.generate(
+            **inputs,
+            do_sample=False,
+            num_beams=1,
+            temperature=None,
+            top_p=None,
+            top_k=None,
+            max_new_tokens=max_new_tokens,
+            eos_token_id=self.stop_ids,
+            pad_token_id=self.collator.pad_token_id,
+        )
+        image_id = self.model.config.image_token_id
+        prompt_length = max(
+            effective_length(row.tolist(), image_id, self.model.num_visual_tokens) for row in batch["input_ids"]
+        )
+        answers = []
+        for row in sequences[:, prompt_length:].tolist():
+            stop = next((k for k, token in enumerate(row) if token in self.stop_ids), len(row))
+            answers.append(self.tokenizer.decode(row[:stop], skip_special_tokens=True).strip())
+        return answers
+
+
+def sample_images(sample: EvalSample) -> list[Image.Image]:
+    """The sample's image (from its path or its bytes) as RGB; [] for a text-only question."""
+    if sample.image_bytes is not None:
+        with Image.open(io.BytesIO(sample.image_bytes)) as image:
+            image.load()
+            return [to_rgb(image)]
+    if sample.image is not None:
+        return [load_image(sample.image, sample.id)]
+    return []
+
+
+class _Questions(Dataset):
+    """Pending samples, encoded lazily (in DataLoader workers when `num_workers` > 0)."""
+
+    def __init__(self, samples: list[EvalSample], encoder: PromptEncoder) -> None:
+        self.samples = samples
+        self.encoder = encoder
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = self.encoder.encode_sample(self.samples[index])
+        item["prompt"] = self.samples[index].prompt
+        return item
+
+
+class _WithPrompts:
+    """The left-padding collator, keeping each item's prompt (a class, not a closure, so workers can unpickle it)."""
+
+    def __init__(self, collator: LlavaCollator) -> None:
+        self.collator = collator
+
+    def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        batch = self.collator(items)
+        batch["prompts"] = [item["prompt"] for item in items]
+        return batch
+
+
+def answer_batches(
+    generator: AnswerGenerator, samples: list[EvalSample], batch_size: int, max_new_tokens: int, num_workers: int = 0
+) -> Iterator[list[dict[str, Any]]]:
+    """Answer records (`{"id", "answer", "prompt"}`) batch by batch, in the order of `samples`."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+
+    loader = DataLoader(
+        _Questions(samples, generator.encoder),
+        batch_size=batch_size,
+        num_workers=num_workers,
+        collate_fn=_WithPrompts(generator.collator),
+    )
+    for batch in loader:
+        answers = generator.generate(batch, max_new_tokens)
+        yield [
+            {"id": sample_id, "answer": answer, "prompt": prompt}
+            for sample_id, answer, prompt in zip(batch["ids"], answers, batch["prompts"], strict=True)
+        ]
+
+
+def llm_parameter_count(model: torch.nn.Module) -> int:
+    """Parameters of the language model (tied embeddings counted once): the N of the scaling law."""
+    return sum(p.numel() for p in model.language_model.parameters())
+
+
+def _component_name(config: Any) -> str:
+    return str(getattr(config, "_name_or_path", "") or getattr(config, "model_type", "unknown"))
+
+
+def result_rows(loaded: EvalModel, benchmark: str, split: str, metrics: list[Metric], run_name: str) -> list[ResultRow]:
+    config = loaded.model.config
+    timestamp = utc_now()
+    llm_params = llm_parameter_count(loaded.model)
+    return [
+        ResultRow(
+            run=run_name,
+            llm=_component_name(config.text_config),
+            llm_params=llm_params,
+            vision_tower=_component_name(config.vision_config),
+            compressor=str(config.compressor),
+            num_visual_tokens=int(loaded.model.num_visual_tokens),
+            benchmark=benchmark,
+            split=split,
+            metric=metric.name,
+            value=float(metric.value),
+            n=int(metric.n),
+            timestamp=timestamp,
+        )
+        for metric in metrics
+    ]
+
+
+def _check_settings(out_dir: Path, settings: dict[str, Any], overwrite: bool) -> None:
+    """Refuse to resume answers written with other settings (another model, benchmark, template...)."""
+    path = out_dir / SETTINGS_FILE
+    if overwrite:
+        for stale in [out_dir / ANSWERS_FILE, out_dir / SCORES_FILE, *out_dir.glob("answers.rank*.jsonl")]:
+            stale.unlink(missing_ok=True)
+    elif path.is_file() and collect_answers(out_dir):
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        changed = {k: (saved.get(k), v) for k, v in settings.items() if saved.get(k) != v}
+        if changed:
+            details = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
+            raise ValueError(
+                f"{out_dir} holds answers generated with other settings ({details}); use another output folder "
+                "or overwrite=True (--overwrite) to start over"
+            )
+    write_atomic(path, json.dumps(settings, indent=1) + "\n")
+
+
+def _unique_ids(samples: list[EvalSample], benchmark: str) -> None:
+    seen: set[str] = set()
+    for sample in samples:
+        if sample.id in seen:
+            raise ValueError(f"{benchmark}: sample id {sample.id!r} appears twice; answers are keyed by id")
+        seen.add(sample.id)
+
+
+def generate_answers(
+    generator: AnswerGenerator,
+    samples: list[EvalSample],
+    out_dir: Path,
+    shard: Shard,
+    *,
+    batch_size: int,
+    max_new_tokens: int,
+    num_workers: int = 0,
+    progress: bool = True,
+    on_batch: Callable[[int], None] | None = None,
+) -> int:
+    """Answer this rank's share of `samples` not yet answered in `out_dir`; returns how many were generated."""
+    done = collect_answers(out_dir)
+    pending = [s for s in shard.take(samples) if s.id not in done]
+    target = out_dir / ANSWERS_FILE if shard.world_size == 1 else shard_file(out_dir, shard.rank)
+    bar = tqdm(total=len(pending), desc=f"answers (rank {shard.rank})", disable=not progress, unit="q")
+    with AnswerWriter(target) as writer, bar:
+        for index, records in enumerate(answer_batches(generator, pending, batch_size, max_new_tokens, num_workers)):
+            writer.write(records)
+            bar.update(len(records))
+            if on_batch is not None:
+                on_batch(index)
+    return len(pending)
+
+
+def evaluate(
+    model: str | Path | EvalModel,
+    benchmark: str | Benchmark,
+    data_root: str | Path,
+    out_dir: str | Path,
+    *,
+    split: str | None = None,
+    batch_size: int = 8,
+    max_new_tokens: int | None = None,
+    results_path: str | Path | None = None,
+    run_name: str | None = None,
+    limit: int | None = None,
+    template: str | None = None,
+    image_aspect: str | None = None,
+    dtype: str | torch.dtype | None = None,
+    device: str | torch.device | None = None,
+    num_workers: int = 0,
+    progress: bool = True,
+    overwrite: bool = False,
+    on_batch: Callable[[int], None] | None = None,
+) -> list[Metric]:
+    """Generate answers for a benchmark, score them, write `answers.jsonl`, `scores.json` (+ a submission file), and
+    append one row per metric to `results_path` (.csv or .jsonl) when given.
+
+    `model`: a run directory / `save_pretrained` folder, or an `EvalModel` already loaded (`load_for_eval` or
+    `wrap_model`), reused as is. `max_new_tokens` defaults to the benchmark's. A rerun into the same `out_dir` continues
+    where the last one stopped. `on_batch(index)` is called after each batch is saved. Under `torchrun` every rank
+    calls this; rank 0 returns the metrics, the other ranks an empty list.
+    """
+    shard = current_shard()
+    bench = get_benchmark(benchmark) if isinstance(benchmark, str) else benchmark
+    split_name = bench.resolve_split(split)
+    samples = bench.load(Path(data_root), split_name)
+    if limit is not None:
+        samples = samples[:limit]
+    _unique_ids(samples, bench.name)
+    if isinstance(model, EvalModel):
+        if template is not None or image_aspect is not None or dtype is not None:
+            raise ValueError("template, image_aspect and dtype apply when loading; set them on the EvalModel instead")
+        loaded = model
+    else:
+        loaded = load_for_eval(
+            model,
+            dtype=dtype,
+            device=device if device is not None else default_device(shard),
+            template=template,
+            image_aspect=image_aspect,
+        )
+    run_name = run_name or loaded.name
+    max_new = max_new_tokens or bench.max_new_tokens
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = {
+        "benchmark": bench.name,
+        "split": split_name,
+        "model": str(Path(model).resolve()) if not isinstance(model, EvalModel) else run_name,
+        "template": loaded.template,
+        "image_aspect": loaded.image_aspect,
+        "max_new_tokens": max_new,
+    }
+    if shard.is_main:
+        _check_settings(out, settings, overwrite)
+    shard.barrier()
+    generate_answers(
+        AnswerGenerator(loaded),
+        samples,
+        out,
+        shard,
+        batch_size=batch_size,
+        max_new_tokens=max_new,
+        num_workers=num_workers,
+        progress=progress and shard.is_main,
+        on_batch=on_batch,
+    )
+    shard.barrier()
+    if not shard.is_main:
+        return []
+    merged = merge_answers(out, [s.id for s in samples])
+    return score_answers(
+        bench,
+        samples,
+        {k: str(r["answer"]) for k, r in merged.items()},
+        out,
+        loaded,
+        split_name,
+        run_name,
+        results_path,
+    )
+
+
+def score_answers(
+    bench: Benchmark,
+    samples: list[EvalSample],
+    answers: dict[str, str],
+    out_dir: Path,
+    loaded: EvalModel,
+    split: str,
+    run_name: str,
+    results_path: str | Path | None,
+) -> list[Metric]:
+    """Submission file (where the benchmark has one), official score, scores.json and the results-table rows.
+
+    A split without ground truth (a test split scored by the benchmark's server) gets its submission file and no
+    metrics; without a submission file the scorer's error stands.
+    """
+    submission = bench.write_submission(samples, answers, out_dir)
+    try:
+        metrics = bench.score(samples, answers)
+    except ValueError as exc:
+        if submission is None:
+            raise
+        logger.warning("%s %s is not scored locally (%s); submit %s", bench.name, split, exc, submission)
+        metrics = []
+    report = {
+        "run": run_name,
+        "benchmark": bench.name,
+        "split": split,
+        "primary_metric": bench.primary_metric(),
+        "num_samples": len(samples),
+        "submission": str(submission) if submission is not None else None,
+        "metrics": [{"name": m.name, "value": m.value, "n": m.n} for m in metrics],
+        "timestamp": utc_now(),
+    }
+    write_atomic(out_dir / SCORES_FILE, json.dumps(report, indent=1) + "\n")
+    if results_path is not None and metrics:
+        append_results(results_path, result_rows(loaded, bench.name, split, metrics, run_name))
+    return metrics

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# TextVQA val (VQA accuracy).
+# Usage: scripts/eval/textvqa.sh MODEL DATA_ROOT [llava-tc eval flags ...]   (NPROC=8 for 8 GPUs; see _eval.sh)
+set -euo pipefail
+SPLIT_FLAG=()
+if [[ -n "${SPLIT:-}" ]]; then SPLIT_FLAG=(--split "$SPLIT"); fi
+exec "$(dirname "$0")/_eval.sh" textvqa "$@" "${SPLIT_FLAG[@]}"
