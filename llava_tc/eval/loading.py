@@ -19,15 +19,11 @@ import yaml
 from transformers import (
     AutoImageProcessor,
     AutoTokenizer,
-    CLIPImageProcessorPil,
-    CLIPVisionConfig,
-    PretrainedConfig,
     PreTrainedTokenizerBase,
-    SiglipImageProcessorPil,
-    SiglipVisionConfig,
 )
 
 from llava_tc.data.encoding import check_template
+from llava_tc.data.image_processor import image_processor_for
 from llava_tc.data.images import ASPECTS
 from llava_tc.data.templates import TEMPLATES, get_template
 from llava_tc.eval.distributed import Shard, default_device, local_rank
@@ -69,16 +65,6 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
     if dtype not in DTYPES:
         raise ValueError(f"unknown dtype {dtype!r}; valid: auto, {', '.join(DTYPES)}")
     return DTYPES[dtype]
-
-
-def image_processor_from_config(vision_config: PretrainedConfig) -> Any:
-    """A PIL processor at the tower's resolution with the tower family's normalisation (CLIP or SigLIP defaults)."""
-    size = int(vision_config.image_size)
-    if isinstance(vision_config, CLIPVisionConfig):
-        return CLIPImageProcessorPil(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
-    if isinstance(vision_config, SiglipVisionConfig):
-        return SiglipImageProcessorPil(size={"height": size, "width": size})
-    raise ValueError(f"no default image processor for {type(vision_config).__name__}; save one in the model folder")
 
 
 def read_run_data_config(path: Path) -> dict[str, Any]:
@@ -127,7 +113,7 @@ def wrap_model(
         raise ValueError(f"unknown image aspect policy {image_aspect!r}; valid: {ASPECTS}")
     prepare_tokenizer(tokenizer, model)
     check_template(get_template(template, tokenizer), tokenizer)
-    processor = image_processor or image_processor_from_config(model.config.vision_config)
+    processor = image_processor or image_processor_for(model.config.vision_config)
     model.eval()
     return EvalModel(model, tokenizer, processor, template, image_aspect, name)
 

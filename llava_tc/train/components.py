@@ -17,15 +17,12 @@ import torch
 from transformers import (
     AutoImageProcessor,
     AutoTokenizer,
-    CLIPImageProcessorPil,
-    CLIPVisionConfig,
     PretrainedConfig,
     PreTrainedTokenizerBase,
-    SiglipImageProcessorPil,
-    SiglipVisionConfig,
 )
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
+from llava_tc.data.image_processor import image_processor_for
 from llava_tc.model import LlavaTCForConditionalGeneration, build_model
 from llava_tc.tokens import add_image_token
 from llava_tc.train.arguments import ModelArguments
@@ -70,19 +67,6 @@ def config_from_dict(values: dict[str, Any], field: str) -> PretrainedConfig:
     if model_type not in CONFIG_MAPPING:
         raise ValueError(f"model.{field}: needs a valid `model_type` (e.g. clip_vision_model, qwen2), got {model_type}")
     return CONFIG_MAPPING[model_type](**values)
-
-
-def image_processor_for(vision_config: PretrainedConfig, vision_path: str | None = None) -> Any:
-    """The tower's own processor when it has a folder; otherwise a PIL processor at the config's resolution with
-    the tower family's normalisation (CLIP or SigLIP defaults)."""
-    if vision_path is not None:
-        return AutoImageProcessor.from_pretrained(vision_path)
-    size = int(vision_config.image_size)
-    if isinstance(vision_config, CLIPVisionConfig):
-        return CLIPImageProcessorPil(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
-    if isinstance(vision_config, SiglipVisionConfig):
-        return SiglipImageProcessorPil(size={"height": size, "width": size})
-    raise ValueError(f"no default image processor for {type(vision_config).__name__}; give model.vision as a folder")
 
 
 def build_components(
