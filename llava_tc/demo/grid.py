@@ -1,0 +1,159 @@
+"""The demo's grid: tiny LLM sizes x visual-token counts x compressors, and the sweep file that trains them.
+
+The demo does not have a training loop of its own. It writes a sweep file in the format of
+`configs/sweeps/paper.yaml` (`llava-tc sweep plan|run`), and every run in it is an ordinary `llava-tc train` config.
+Nothing can be downloaded, so each run uses stage `full`: the vision tower, the compressor, the projector and the LLM
+are all trained from random initialisation. (On a GPU the paper's recipe is `pretrain` -> `finetune` from a
+pretrained CLIP and a pretrained LLM.) The LLMs are Qwen2 configs, and the tokenizer is the word-level one that
+`llava_tc.demo.tokenizer` builds from the dataset. The images are 64 px and the CLIP tower uses patch 8, which gives
+an 8 x 8 grid, so the achievable token counts are 1, 4, 16 and 64.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCHMARK = "synthetic"
+STAGE = "full"
+
+
+@dataclass(frozen=True)
+class LLMSize:
+    """A tiny Qwen2 shape. Sizes are named by width and depth so that the results table explains itself."""
+
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    num_kv_heads: int
+    intermediate_size: int
+
+    @property
+    def name(self) -> str:
+        return f"qwen2-d{self.hidden_size}-l{self.num_layers}"
+
+    def config(self) -> dict[str, Any]:
+        """The inline `llm_config` of a run (its `vocab_size` comes from the tokenizer)."""
+        return {
+            "model_type": "qwen2",
+            "hidden_size": self.hidden_size,
+            "intermediate_size": self.intermediate_size,
+            "num_hidden_layers": self.num_layers,
+            "num_attention_heads": self.num_heads,
+            "num_key_value_heads": self.num_kv_heads,
+            "max_position_embeddings": 256,
+            "tie_word_embeddings": True,
+        }
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    """Everything that sets the demo's size and cost; `default` and `quick` are the two shipped plans."""
+
+    name: str
+    sizes: tuple[LLMSize, ...]
+    token_counts: tuple[int, ...]
+    compressors: tuple[str, ...]
+    num_train_scenes: int
+    num_eval_scenes: int
+    max_steps: int
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    image_size: int = 64
+    patch_size: int = 8
+    min_objects: int = 1
+    max_objects: int = 3
+    questions_per_scene: int = 4
+    eval_batch_size: int = 128
+    n_bootstrap: int = 200
+    vision: dict[str, Any] = field(
+        default_factory=lambda: {
+            "model_type": "clip_vision_model",
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 3,
+            "num_attention_heads": 4,
+        }
+    )
+
+    @property
+    def num_runs(self) -> int:
+        return len(self.sizes) * len(self.token_counts) * len(self.compressors)
+
+    def vision_config(self) -> dict[str, Any]:
+        return {**self.vision, "image_size": self.image_size, "patch_size": self.patch_size}
+
+
+SMALL = LLMSize(hidden_size=32, num_layers=1, num_heads=2, num_kv_heads=1, intermediate_size=64)
+MEDIUM = LLMSize(hidden_size=64, num_layers=2, num_heads=2, num_kv_heads=1, intermediate_size=128)
+LARGE = LLMSize(hidden_size=96, num_layers=3, num_heads=3, num_kv_heads=1, intermediate_size=192)
+
+PLANS: dict[str, DemoPlan] = {
+    "default": DemoPlan(
+        name="default",
+        sizes=(SMALL, MEDIUM, LARGE),
+        token_counts=(1, 4, 16, 64),
+        compressors=("pool", "quecc"),
+        num_train_scenes=2000,
+        num_eval_scenes=100,
+        max_steps=150,
+    ),
+    "quick": DemoPlan(
+        name="quick",
+        sizes=(SMALL, MEDIUM),
+        token_counts=(1, 4, 16),
+        compressors=("pool", "quecc"),
+        num_train_scenes=300,
+        num_eval_scenes=30,
+        max_steps=40,
+        n_bootstrap=50,
+    ),
+}
+
+
+def run_id(compressor: str, size: LLMSize, tokens: int) -> str:
+    """The sweep's run id (its `{compressor}-{llm}-v{tokens}` convention)."""
+    return f"{compressor}-{size.name}-v{tokens}"
+
+
+def sweep_spec(plan: DemoPlan, out_dir: str | Path, seed: int) -> dict[str, Any]:
+    """The sweep file for `plan` under `out_dir`; `llava-tc sweep run DIR/sweep.yaml` retrains the same grid."""
+    out = Path(out_dir).resolve()
+    return {
+        "name": f"demo-{plan.name}",
+        "root": str(out / "runs"),
+        "compressors": list(plan.compressors),
+        "llms": {size.name: {"llm_config": size.config()} for size in plan.sizes},
+        "num_visual_tokens": list(plan.token_counts),
+        "base": {
+            "model": {
+                "vision_config": plan.vision_config(),
+                "tokenizer": str(out / "tokenizer"),
+                "projector": "mlp2x_gelu",
+                "query_source": "llm_last",
+            },
+            "data": {
+                "data": [str(out / "data" / "train.json")],
+                "template": "chat",
+                "model_max_length": 256,
+                "group_by_modality_length": False,
+            },
+            "training": {
+                "learning_rate": plan.learning_rate,
+                "per_device_train_batch_size": plan.batch_size,
+                "max_steps": plan.max_steps,
+                "warmup_ratio": 0.05,
+                "lr_scheduler_type": "cosine",
+                "weight_decay": 0.0,
+                "seed": seed,
+                "save_steps": plan.max_steps + 1,
+                "save_total_limit": 1,
+                "logging_steps": max(1, plan.max_steps // 20),
+                "report_to": ["jsonl"],
+                "dataloader_num_workers": 1,
+            },
+        },
+        "stages": {STAGE: {}},
+        "eval": {"benchmarks": [BENCHMARK], "data_root": str(out / "data")},
+    }
