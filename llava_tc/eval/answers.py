@@ -12,14 +12,14 @@ with a different number of processes still reuses every answer already written.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from llava_tc.atomic import write_atomic
 
 ANSWERS_FILE = "answers.jsonl"
 SHARD_PATTERN = "answers.rank*.jsonl"
@@ -100,23 +100,6 @@ class AnswerWriter:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
         self.close()
-
-
-def write_atomic(path: str | Path, text: str) -> None:
-    """Replace `path` with `text` through a fsynced temporary sibling and a rename: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def merge_answers(out_dir: str | Path, order: list[str]) -> dict[str, dict[str, Any]]:

@@ -21,13 +21,12 @@ import fcntl
 import io
 import json
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from llava_tc.atomic import write_atomic
 from llava_tc.eval.benchmarks import BENCHMARKS, get_benchmark
 from llava_tc.eval.benchmarks.mme import PERCEPTION_MAX
 
@@ -131,22 +130,7 @@ def append_results(path: str | Path, rows: Iterable[ResultRow]) -> None:
         if existing and not existing.endswith("\n"):
             existing += "\n"
         content = existing + _serialise(rows, fmt, header=not existing)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(content)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_atomic(path, content)
 
 
 def _row_from_fields(fields: dict, where: str) -> ResultRow:

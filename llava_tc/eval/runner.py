@@ -23,12 +23,13 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from llava_tc.atomic import write_atomic
 from llava_tc.constants import IGNORE_INDEX, IMAGE_TOKEN
 from llava_tc.data.collator import LlavaCollator
 from llava_tc.data.encoding import effective_length, encode_query, encode_turns, probe_turns
 from llava_tc.data.images import load_image, preprocess_images, to_rgb
 from llava_tc.data.templates import Turn, get_template
-from llava_tc.eval.answers import ANSWERS_FILE, AnswerWriter, collect_answers, merge_answers, shard_file, write_atomic
+from llava_tc.eval.answers import ANSWERS_FILE, AnswerWriter, collect_answers, merge_answers, shard_file
 from llava_tc.eval.benchmarks import Benchmark, EvalSample, Metric, get_benchmark
 from llava_tc.eval.distributed import Shard, current_shard, default_device
 from llava_tc.eval.loading import EvalModel, load_for_eval

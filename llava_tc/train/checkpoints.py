@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from pathlib import Path
 from typing import Any
 
 import torch.distributed as dist
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+from llava_tc.atomic import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -46,16 +47,6 @@ def latest_complete_checkpoint(run_dir: str | Path) -> Path | None:
             return path
         logger.warning("ignoring incomplete checkpoint %s (step %d): no %s marker", path, step, COMPLETE)
     return None
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write to a temporary name and rename: readers see the old file or the whole new one, never a part."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def write_done(run_dir: Path, summary: dict[str, Any]) -> None:
