@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from llava_tc.model.compressors.base import TokenCompressor, VisionFeatures, VisionGeometry, output_side
 from llava_tc.model.compressors.registry import register_compressor
@@ -18,6 +19,8 @@ from llava_tc.model.compressors.windows import (
     WindowCrossAttention,
     feature_mlp,
     mlp_flops,
+    mlp_hidden,
+    to_windows,
     window_depthwise_conv,
 )
 
@@ -43,12 +46,20 @@ class QueCC(TokenCompressor):
         self.attention = WindowCrossAttention(dim, num_heads)
 
     def compress(self, features: VisionFeatures, query: torch.Tensor | None) -> torch.Tensor:
+        """Everything runs on [B * V, k*k, C] windows: the tower features (frozen in training) are regrouped once, so
+        no activation or gradient is permuted afterwards."""
         assert query is not None and features.multi is not None
+        batch = features.grid.shape[0]
         question = self.query_norm(self.query_proj(query.to(self.query_proj.weight.dtype)))
-        conditioned = self.token_mlp(features.grid + question[:, None, None, :])
-        queries = window_depthwise_conv(conditioned, self.downsample, self.side)
-        key_values = self.key_value_mlp(features.multi)
-        return self.attention(queries, key_values, self.side)
+        grid = to_windows(features.grid, self.side)
+        first, activation, second = self.token_mlp
+        # first(grid + question) as first(grid) + first(question): the question term is one row per image, and the
+        # grid term needs no input gradient (a full-size matmul less in the backward).
+        mixed = F.linear(grid, first.weight).view(batch, -1, grid.shape[-1]) + first(question)[:, None, :]
+        conditioned = second(activation(mixed)).view_as(grid)
+        queries = window_depthwise_conv(conditioned, self.downsample).view(batch, self.num_visual_tokens, -1)
+        hidden = mlp_hidden(self.key_value_mlp, to_windows(features.multi, self.side))
+        return self.attention(queries, hidden, self.key_value_mlp[-1])
 
     def flops(self, batch_size: int = 1) -> int:
         g = self.geometry

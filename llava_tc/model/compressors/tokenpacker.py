@@ -13,7 +13,7 @@ from torch.nn import functional as F
 
 from llava_tc.model.compressors.base import TokenCompressor, VisionFeatures, VisionGeometry, output_side
 from llava_tc.model.compressors.registry import register_compressor
-from llava_tc.model.compressors.windows import WindowCrossAttention, feature_mlp, mlp_flops
+from llava_tc.model.compressors.windows import WindowCrossAttention, feature_mlp, mlp_flops, mlp_hidden, to_windows
 
 
 @register_compressor("tokenpacker")
@@ -34,8 +34,8 @@ class TokenPackerCompressor(TokenCompressor):
             features.grid.permute(0, 3, 1, 2), size=(self.side, self.side), mode="bilinear", align_corners=False
         )
         queries = low_res.flatten(2).transpose(1, 2)
-        key_values = self.key_value_mlp(features.multi)
-        return queries + self.attention(self.query_norm(queries), key_values, self.side)
+        hidden = mlp_hidden(self.key_value_mlp, to_windows(features.multi, self.side))
+        return queries + self.attention(self.query_norm(queries), hidden, self.key_value_mlp[-1])
 
     def flops(self, batch_size: int = 1) -> int:
         g = self.geometry
