@@ -113,3 +113,36 @@ def test_cli_and_speed(tmp_path: Path, capsys) -> None:
     out = capsys.readouterr().out
     assert "majority" in out and "exists" in out
     assert len(json.loads((tmp_path / "d" / "train.json").read_text())) >= 500
+
+
+def test_two_by_two_grid_puts_each_object_in_its_quadrant(tmp_path: Path, capsys) -> None:
+    """`grid_size=2` (the demo's bigger objects): every object's colour is drawn inside its own cell of the object
+    area (the top three quarters, above the word), and captions name the four cells."""
+    out = tmp_path / "g2"
+    code = cli_main(["data", "synth", "--out", str(out), "--train-scenes", "40", "--eval-scenes", "10",
+                     "--image-size", "64", "--grid-size", "2", "--min-objects", "1", "--max-objects", "3"])  # fmt: skip
+    assert code == 0
+    scenes = json.loads((out / "scenes.json").read_text())
+    assert {s["split"] for s in scenes} == {"train", "eval"}
+    for scene in scenes:
+        pixels = np.asarray(Image.open(out / scene["image"]))
+        assert 1 <= len(scene["objects"]) <= 3
+        colours = [o["colour"] for o in scene["objects"]]
+        for obj in scene["objects"]:
+            assert obj["row"] in (0, 1) and obj["col"] in (0, 1)
+            if colours.count(obj["colour"]) > 1:  # two objects of one colour: the pixels cannot tell them apart
+                continue
+            ys, xs = np.nonzero(np.all(pixels == COLOURS[obj["colour"]], axis=-1))
+            assert len(ys) > 10
+            assert np.all(ys // 24 == obj["row"]) and np.all(xs // 32 == obj["col"])  # 48 px area / 2, 64 px / 2
+    captions = " ".join(r["conversations"][1]["value"] for r in json.loads((out / "pretrain.json").read_text()))
+    assert re.search(r"at the (top|bottom) (left|right)", captions) and " at the center" not in captions
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"grid_size": 4}, "grid_size must be one of [2, 3]"), ({"grid_size": 2, "max_objects": 5}, "<= 4 (a 2 x 2")],
+)
+def test_bad_grid_settings_are_refused(tmp_path: Path, options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        generate_synthetic(tmp_path, **{**SMALL, **options})

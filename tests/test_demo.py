@@ -1,5 +1,6 @@
-"""`llava-tc demo --quick` end to end: dataset, tokenizer, a grid trained through `llava-tc train`, `llava-tc eval` on
-every run, the (here degenerate) law fit and the report. About a minute on two CPU cores."""
+"""`llava-tc demo --quick` end to end: dataset, tokenizer, the shared tower, a grid trained through `llava-tc train` in
+worker processes, `llava-tc eval` on every run, the (here degenerate) law fit and the report. About a minute on two
+CPU cores."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from llava_tc.cli import main
-from llava_tc.demo.grid import BENCHMARK, PLANS, run_id
+from llava_tc.demo.grid import BENCHMARK, PLANS, STAGE, TOWER_DIR, run_id
 from llava_tc.eval.results import read_results
 
 
@@ -26,8 +27,9 @@ def test_quick_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str
     for run in expected:
         metrics = {r.metric for r in rows if r.run == run}
         assert {"accuracy", "accuracy/ocr", "chance/exists"} <= metrics
-        assert (out / "runs" / run / "full" / "DONE").is_file()
+        assert (out / "runs" / run / STAGE / "DONE").is_file()
 
+    assert (out / TOWER_DIR / "model.safetensors").is_file()
     report = (out / "report.md").read_text(encoding="utf-8")
     assert "## Findings" in report and "## Scaling-law fit" in report
     assert "| LLM | params |" in report and "| *chance (uniform over choices)* |" in report

@@ -48,6 +48,8 @@ def test_eval_command_writes_answers_scores_and_results(tmp_path: Path, data_dir
         "eval",
     )
     assert row.llm_params == llm_parameter_count(loaded.model) > 0
+    text = loaded.model.config.text_config  # built from a config: named by type and shape, not just the type
+    assert row.llm == f"{text.model_type}-d{text.hidden_size}-l{text.num_hidden_layers}"
     assert row.n == 6
 
 

@@ -18,6 +18,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     synth.add_argument("--image-size", type=int, default=336)
     synth.add_argument("--questions-per-scene", type=int, default=4)
     synth.add_argument("--multi-turn-fraction", type=float, default=0.3)
+    synth.add_argument(
+        "--grid-size", type=int, default=3, choices=(2, 3), help="object grid cells per side (2: bigger objects)"
+    )
+    synth.add_argument("--min-objects", type=int, default=2)
+    synth.add_argument("--max-objects", type=int, default=5)
     synth.add_argument("--no-word", action="store_true", help="draw no word (and ask no ocr question)")
 
     validate = commands.add_parser("validate", help="tokenise every sample (and open its images) and count bad ones")
@@ -45,6 +50,9 @@ def _synth(args: argparse.Namespace) -> int:
         questions_per_scene=args.questions_per_scene,
         with_word=not args.no_word,
         multi_turn_fraction=args.multi_turn_fraction,
+        min_objects=args.min_objects,
+        max_objects=args.max_objects,
+        grid_size=args.grid_size,
     )
     print(
         f"wrote {stats.num_images} images and {stats.num_records} records to {args.out}"

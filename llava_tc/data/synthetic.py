@@ -1,6 +1,7 @@
 """A procedurally drawn visual-reasoning dataset, written as real LLaVA JSON + PNG files, for offline experiments.
 
-Each scene holds 2-5 objects (shape x colour unique per scene, a size, a cell of a 3 x 3 grid with jitter) and,
+Each scene holds 2-5 objects (shape x colour unique per scene, a size, a cell of a 3 x 3 grid, or a 2 x 2 grid with
+`grid_size=2` for bigger objects in small images, with jitter) and,
 optionally, a three-letter word in a band at the bottom. From it come:
 
 - `pretrain.json`: one caption record per training scene (for the `plain` pretrain stage);
@@ -8,7 +9,7 @@ optionally, a three-letter word in a band at the bottom. From it come:
   `multi_turn_fraction` of scenes) one multi-turn record;
 - `eval.json`: held-out scenes (no scene signature shared with training), one question per record, one record per
   question type available for the scene, with `question_type`, `answer` and `choices`;
-- `scenes.json`: each image's objects and word (for debugging and independent checks); `stats.json`: answer
+- `scenes.json`: each image's split, objects and word (for debugging and independent checks); `stats.json`: answer
   distributions and majority-answer rates per split and question type.
 
 Question types: `attribute` (colour/shape/size of an object named by its other attributes), `count`, `exists`
@@ -55,11 +56,12 @@ CAPTION_PROMPTS = (
     "What is in this image?",
     "Summarize the visual content of the image.",
 )
-CELL_NAMES = (
-    ("top left", "top", "top right"),
-    ("left", "center", "right"),
-    ("bottom left", "bottom", "bottom right"),
-)
+CELL_NAMES: dict[int, tuple[tuple[str, ...], ...]] = {
+    2: (("top left", "top right"), ("bottom left", "bottom right")),
+    3: (("top left", "top", "top right"), ("left", "center", "right"), ("bottom left", "bottom", "bottom right")),
+}
+OBJECT_FILL = {"small": 0.45, "large": 0.85}
+"""An object's side as a fraction of its cell."""
 
 
 @dataclass(frozen=True)
@@ -127,10 +129,12 @@ class SyntheticStats:
         return "\n".join(lines)
 
 
-def sample_scene(rng: random.Random, with_word: bool, min_objects: int = 2, max_objects: int = 5) -> Scene:
+def sample_scene(
+    rng: random.Random, with_word: bool, min_objects: int = 2, max_objects: int = 5, grid_size: int = 3
+) -> Scene:
     count = rng.randint(min_objects, max_objects)
     kinds = rng.sample([(s, c) for s in SHAPES for c in COLOURS], count)
-    cells = rng.sample([(r, c) for r in range(3) for c in range(3)], count)
+    cells = rng.sample([(r, c) for r in range(grid_size) for c in range(grid_size)], count)
     objects = tuple(
         SceneObject(shape, colour, rng.choice(SIZES), row, col)
         for (shape, colour), (row, col) in zip(kinds, cells, strict=True)
@@ -148,14 +152,14 @@ def _word_mask(word: str, font_size: int) -> Image.Image:
     return mask
 
 
-def draw_scene(scene: Scene, size: int, rng: random.Random) -> Image.Image:
+def draw_scene(scene: Scene, size: int, rng: random.Random, grid_size: int = 3) -> Image.Image:
     """Render a scene; object area is the whole image, or the top three quarters when there is a word below."""
     image = Image.new("RGB", (size, size), BACKGROUND)
     draw = ImageDraw.Draw(image)
     area_height = size * 3 / 4 if scene.word else size
-    cell_w, cell_h = size / 3, area_height / 3
+    cell_w, cell_h = size / grid_size, area_height / grid_size
     for obj in scene.objects:
-        side = min(cell_w, cell_h) * (0.85 if obj.size == "large" else 0.45)
+        side = min(cell_w, cell_h) * OBJECT_FILL[obj.size]
         slack_x, slack_y = (cell_w - side) / 2 * 0.6, (cell_h - side) / 2 * 0.6
         cx = (obj.col + 0.5) * cell_w + rng.uniform(-slack_x, slack_x)
         cy = (obj.row + 0.5) * cell_h + rng.uniform(-slack_y, slack_y)
@@ -176,9 +180,9 @@ def draw_scene(scene: Scene, size: int, rng: random.Random) -> Image.Image:
     return image
 
 
-def caption(scene: Scene) -> str:
+def caption(scene: Scene, grid_size: int = 3) -> str:
     ordered = sorted(scene.objects, key=lambda o: (o.row, o.col))
-    parts = [f"a {o.size} {o.colour} {o.shape} at the {CELL_NAMES[o.row][o.col]}" for o in ordered]
+    parts = [f"a {o.size} {o.colour} {o.shape} at the {CELL_NAMES[grid_size][o.row][o.col]}" for o in ordered]
     listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
     text = listed[0].upper() + listed[1:] + "."
     if scene.word:
@@ -261,8 +265,8 @@ def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def _scene_record(scene: Scene, image: str) -> dict[str, Any]:
-    return {"image": image, "word": scene.word, "objects": [asdict(o) for o in scene.objects]}
+def _scene_record(scene: Scene, image: str, split: str) -> dict[str, Any]:
+    return {"image": image, "split": split, "word": scene.word, "objects": [asdict(o) for o in scene.objects]}
 
 
 def generate_synthetic(
@@ -277,10 +281,17 @@ def generate_synthetic(
     multi_turn_fraction: float = 0.3,
     min_objects: int = 2,
     max_objects: int = 5,
+    grid_size: int = 3,
 ) -> SyntheticStats:
     """Write the dataset under `out_dir` (see the module docstring) and return its statistics."""
-    if not 1 <= min_objects <= max_objects <= 9:
-        raise ValueError(f"need 1 <= min_objects <= max_objects <= 9 (a 3 x 3 grid), got {min_objects}, {max_objects}")
+    if grid_size not in CELL_NAMES:
+        raise ValueError(f"grid_size must be one of {sorted(CELL_NAMES)} (cells per side), got {grid_size}")
+    cells = grid_size * grid_size
+    if not 1 <= min_objects <= max_objects <= cells:
+        raise ValueError(
+            f"need 1 <= min_objects <= max_objects <= {cells} (a {grid_size} x {grid_size} grid),"
+            f" got {min_objects}, {max_objects}"
+        )
     if image_size < 16 or questions_per_scene < 1 or num_train_scenes < 1 or num_eval_scenes < 1:
         raise ValueError("need image_size >= 16 and at least one train scene, eval scene and question per scene")
     out = Path(out_dir)
@@ -291,13 +302,13 @@ def generate_synthetic(
         rng = random.Random(f"llava_tc-synthetic:{seed}:{split}")
         made: list[tuple[Scene, str]] = []
         while len(made) < count:
-            scene = sample_scene(rng, with_word, min_objects, max_objects)
+            scene = sample_scene(rng, with_word, min_objects, max_objects, grid_size)
             if not accept(scene):
                 continue
             image = f"images/{split}-{len(made):06d}.png"
-            draw_scene(scene, image_size, rng).save(out / image, format="PNG", compress_level=6)
+            draw_scene(scene, image_size, rng, grid_size).save(out / image, format="PNG", compress_level=6)
             made.append((scene, image))
-            scenes_meta.append(_scene_record(scene, image))
+            scenes_meta.append(_scene_record(scene, image, split))
         return made
 
     train_scenes = make_scenes("train", num_train_scenes, lambda s: True)
@@ -320,7 +331,7 @@ def generate_synthetic(
             "image": image,
             "conversations": [
                 {"from": "human", "value": f"{IMAGE_TOKEN}\n{rng.choice(CAPTION_PROMPTS)}"},
-                {"from": "gpt", "value": caption(scene)},
+                {"from": "gpt", "value": caption(scene, grid_size)},
             ],
         }
         for k, (scene, image) in enumerate(train_scenes)

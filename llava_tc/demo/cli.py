@@ -41,5 +41,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"sweep:   {outcome.out_dir / 'sweep.yaml'} (llava-tc sweep run retrains the same grid)")
     for figure in outcome.figures:
         print(f"figure:  {figure}")
-    print(f"wall time {outcome.wall_s:.0f} s, peak memory {outcome.peak_rss_mb:.0f} MB")
+    print(f"wall time {outcome.wall_s:.0f} s, peak memory {outcome.peak_memory_mb:.0f} MB (all processes)")
     return 0

@@ -1,30 +1,36 @@
-"""`run_demo`: dataset -> tokenizer -> sweep of `llava-tc train` runs -> `llava-tc eval` on each -> law fit -> report.
+"""`run_demo`: dataset -> tokenizer -> vision tower -> sweep of `llava-tc train` runs -> `llava-tc eval` on
+each -> law fit -> report.
 
 Every step goes through the library's own entry points (`generate_synthetic`, `train`, `evaluate`, `fit_law`, the
-scaling plots), so the demo exercises what GPU users run. It is resumable: the dataset, the tokenizer, finished runs
-(`DONE`) and finished evaluations (`scores.json` with their rows in the results table) are reused, which is why an
-output folder remembers its plan and seed and refuses another.
+scaling plots), so the demo exercises what GPU users run; the runs go to worker processes, one per core. It is
+resumable: the dataset, the tokenizer, the tower, finished runs (`DONE`) and finished evaluations (`scores.json` with
+their rows in the results table) are reused, which is why an output folder remembers its plan and seed and refuses
+another.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import time
 from collections.abc import Callable
-from contextlib import redirect_stdout
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import yaml
 
-from llava_tc.demo.grid import BENCHMARK, DemoPlan, sweep_spec
-from llava_tc.demo.progress import GridProgress, StepBar
-from llava_tc.demo.resources import Timings, peak_rss_mb
+from llava_tc.demo.grid import BENCHMARK, TOWER_DIR, DemoPlan, sweep_spec
+from llava_tc.demo.progress import GridProgress, logged_step
+from llava_tc.demo.resources import MemoryWatch, Timings
 from llava_tc.demo.tokenizer import build_demo_tokenizer
 
 SETTINGS_FILE = "demo_settings.json"
 RESULTS_FILE = "results.jsonl"
 REPORT_FILE = "report.md"
+TRAIN_SHARE = 0.9
+"""Share of a run's time that is training (the rest is its evaluation), for the progress bar."""
 
 
 @dataclass
@@ -34,7 +40,8 @@ class DemoOutcome:
     results: Path
     figures: list[Path]
     wall_s: float
-    peak_rss_mb: float
+    peak_memory_mb: float
+    """This process and its worker processes together (see `MemoryWatch`)."""
     timings: Timings
 
 
@@ -64,8 +71,10 @@ def _make_dataset(plan: DemoPlan, data_dir: Path, seed: int) -> None:
         num_eval_scenes=plan.num_eval_scenes,
         image_size=plan.image_size,
         questions_per_scene=plan.questions_per_scene,
+        multi_turn_fraction=plan.multi_turn_fraction,
         min_objects=plan.min_objects,
         max_objects=plan.max_objects,
+        grid_size=plan.grid_size,
     )
 
 
@@ -98,9 +107,76 @@ def _has_rows(results: Path, run: str) -> bool:
     return results.is_file() and any(r.run == run and r.benchmark == BENCHMARK for r in read_results(results))
 
 
-def _train_and_evaluate(plan: DemoPlan, out: Path, seed: int, timings: Timings, progress: bool) -> None:
+@dataclass(frozen=True)
+class RunJob:
+    """One grid run for a worker process: its `llava-tc train` config and where its evaluation goes."""
+
+    run_id: str
+    config_path: Path
+    train_dir: Path
+    eval_dir: Path
+    data_dir: Path
+    results: Path
+    eval_batch_size: int
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_id: str
+    train_s: float | None
+    """None when a finished run was reused."""
+    eval_s: float | None
+    accuracy: float | None
+
+
+def train_and_evaluate(job: RunJob) -> RunOutcome:
+    """Train (unless DONE) and evaluate (unless scored) one run; runs in a worker process with one thread. The
+    Trainer's console output goes to the run's `run.log` (its numbers are in `log.jsonl` too)."""
+    import torch
+    import transformers
+
     from llava_tc.eval.runner import evaluate
     from llava_tc.train import train
+    from llava_tc.train.run import is_done
+
+    torch.set_num_threads(1)
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    train_s = eval_s = accuracy = None
+    with (job.train_dir.parent / "run.log").open("a") as sink, redirect_stdout(sink), redirect_stderr(sink):
+        if not is_done(job.train_dir):
+            start = time.perf_counter()
+            train(job.config_path)
+            train_s = time.perf_counter() - start
+        if not ((job.eval_dir / "scores.json").is_file() and _has_rows(job.results, job.run_id)):
+            start = time.perf_counter()
+            metrics = evaluate(
+                job.train_dir,
+                BENCHMARK,
+                job.data_dir,
+                job.eval_dir,
+                results_path=job.results,
+                run_name=job.run_id,
+                batch_size=job.eval_batch_size,
+                progress=False,
+                overwrite=True,
+            )
+            eval_s = time.perf_counter() - start
+            accuracy = next(m.value for m in metrics if m.name == "accuracy")
+    return RunOutcome(job.run_id, train_s, eval_s, accuracy)
+
+
+def _note(outcome: RunOutcome) -> str:
+    parts = ["reused" if outcome.train_s is None else f"trained {outcome.train_s:.0f}s"]
+    if outcome.eval_s is not None and outcome.accuracy is not None:
+        parts.append(f"eval {outcome.eval_s:.0f}s, accuracy {outcome.accuracy:.3f}")
+    return ", ".join(parts)
+
+
+def _train_and_evaluate(
+    plan: DemoPlan, out: Path, seed: int, timings: Timings, memory: MemoryWatch, progress: bool
+) -> None:
+    """Every grid run through `llava-tc train` and `llava-tc eval`'s code, `plan.parallel_runs` at a time."""
     from llava_tc.train.sweep import Sweep
 
     sweep_path = out / "sweep.yaml"
@@ -108,41 +184,58 @@ def _train_and_evaluate(plan: DemoPlan, out: Path, seed: int, timings: Timings, 
     sweep = Sweep.load(sweep_path)
     runs = sweep.runs()
     sweep.write_configs(runs)
-    results = out / RESULTS_FILE
+    jobs = []
+    for run in runs:
+        train_step, eval_step = run.steps[0], run.steps[-1]
+        assert train_step.config_path is not None
+        jobs.append(
+            RunJob(
+                run.run_id,
+                train_step.config_path,
+                train_step.out_dir,
+                eval_step.out_dir,
+                out / "data",
+                out / RESULTS_FILE,
+                plan.eval_batch_size,
+            )
+        )
     bar = GridProgress(_run_costs(plan), enabled=progress)
+    context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch's thread pools
     try:
-        for run in runs:
-            train_step, eval_step = run.steps[0], run.steps[-1]
-            assert train_step.config_path is not None
-            note = "reused"
-            if not train_step.done:
-                start = time.perf_counter()
-                # The Trainer prints every log line to stdout; they are in log.jsonl already, so keep the console to
-                # the progress bars (tqdm writes to stderr).
-                with (train_step.out_dir.parent / "train_stdout.log").open("w") as sink, redirect_stdout(sink):
-                    train(train_step.config_path, callbacks=[StepBar(f"train {run.run_id}", progress)])
-                timings.train[run.run_id] = time.perf_counter() - start
-                note = f"trained {timings.train[run.run_id]:.0f}s"
-            if not (eval_step.done and _has_rows(results, run.run_id)):
-                start = time.perf_counter()
-                metrics = evaluate(
-                    train_step.out_dir,
-                    BENCHMARK,
-                    out / "data",
-                    eval_step.out_dir,
-                    results_path=results,
-                    run_name=run.run_id,
-                    batch_size=plan.eval_batch_size,
-                    progress=False,
-                    overwrite=True,
-                )
-                timings.evaluate[run.run_id] = time.perf_counter() - start
-                accuracy = next(m.value for m in metrics if m.name == "accuracy")
-                note += f", eval {timings.evaluate[run.run_id]:.0f}s, accuracy {accuracy:.3f}"
-            bar.done(run.run_id, note)
-            bar.write(f"{run.run_id}: {note}")
+        with ProcessPoolExecutor(max_workers=plan.parallel_runs, mp_context=context) as pool:
+            pending = {pool.submit(train_and_evaluate, job): job for job in jobs}
+            while pending:
+                finished, _ = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+                memory.sample()
+                for future in finished:
+                    outcome = future.result()
+                    del pending[future]
+                    if outcome.train_s is not None:
+                        timings.train[outcome.run_id] = outcome.train_s
+                    if outcome.eval_s is not None:
+                        timings.evaluate[outcome.run_id] = outcome.eval_s
+                    bar.done(outcome.run_id, _note(outcome))
+                    bar.write(f"{outcome.run_id}: {_note(outcome)}")
+                for job in pending.values():
+                    bar.advance(job.run_id, TRAIN_SHARE * logged_step(job.train_dir / "log.jsonl") / plan.max_steps)
     finally:
         bar.close()
+
+
+def _pretrain_tower(plan: DemoPlan, out: Path, seed: int) -> None:
+    """One thread like the runs: a second OpenMP thread saves a quarter of this step on an idle machine and can cost
+    ten times that on a busy one."""
+    from llava_tc.demo.tower import TowerSettings, pretrain_tower
+
+    settings = TowerSettings(
+        steps=plan.tower_steps,
+        batch_size=plan.tower_batch_size,
+        learning_rate=plan.tower_learning_rate,
+        grid_size=plan.grid_size,
+    )
+    report = pretrain_tower(plan.vision_config(), out / "data", out / TOWER_DIR, settings, seed)
+    accuracy = ", ".join(f"{name} {value:.1%}" for name, value in report["held_out_accuracy"].items())
+    print(f"[demo] tower held-out accuracy of its heads: {accuracy}", flush=True)
 
 
 def run_demo(out_dir: str | Path, plan: DemoPlan, seed: int = 0, progress: bool = True) -> DemoOutcome:
@@ -153,26 +246,29 @@ def run_demo(out_dir: str | Path, plan: DemoPlan, seed: int = 0, progress: bool 
     out = Path(out_dir).resolve()
     _check_settings(out, {"plan": asdict(plan), "seed": seed})
     timings = Timings()
+    memory = MemoryWatch()
 
     def step(name: str, action: Callable[[], None]) -> None:
         start = time.perf_counter()
         print(f"[demo] {name} ...", flush=True)
         action()
         timings.steps[name] = time.perf_counter() - start
+        memory.sample()
         print(f"[demo] {name}: {timings.steps[name]:.1f} s", flush=True)
 
     results = out / RESULTS_FILE
     figures: list[Path] = []
     step("dataset", lambda: _make_dataset(plan, out / "data", seed))
     step("tokenizer", lambda: _make_tokenizer(out))
-    step("train + eval", lambda: _train_and_evaluate(plan, out, seed, timings, progress))
-    step("fit + report", lambda: figures.extend(write_report(out, plan, seed, timings, started)))
+    step("vision tower", lambda: _pretrain_tower(plan, out, seed))
+    step("train + eval", lambda: _train_and_evaluate(plan, out, seed, timings, memory, progress))
+    step("fit + report", lambda: figures.extend(write_report(out, plan, seed, timings, started, memory.peak_mb)))
     return DemoOutcome(
         out_dir=out,
         report=out / REPORT_FILE,
         results=results,
         figures=figures,
         wall_s=time.perf_counter() - started,
-        peak_rss_mb=peak_rss_mb(),
+        peak_memory_mb=memory.peak_mb,
         timings=timings,
     )

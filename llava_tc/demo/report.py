@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -34,8 +35,8 @@ from llava_tc.demo.analysis import (
     standard_error,
     token_gain,
 )
-from llava_tc.demo.grid import BENCHMARK, DemoPlan
-from llava_tc.demo.resources import Timings, peak_rss_mb
+from llava_tc.demo.grid import BENCHMARK, STAGE, TOWER_DIR, DemoPlan
+from llava_tc.demo.resources import Timings
 
 TARGET_TITLES = {REASONING: "visual reasoning (mean of attribute, count, exists, spatial)", OCR_TYPE: "OCR-like (ocr)"}
 
@@ -404,7 +405,9 @@ def prompt_text_tokens(out: Path) -> float:
     return float(round(np.mean(counts)))
 
 
-def write_report(out: Path, plan: DemoPlan, seed: int, timings: Timings, started: float) -> list[Path]:
+def write_report(
+    out: Path, plan: DemoPlan, seed: int, timings: Timings, started: float, peak_memory_mb: float
+) -> list[Path]:
     """Analyse `out/results.jsonl`, draw the figures and write `out/report.md`; returns the figure files."""
     from llava_tc.demo.figures import plot_accuracy_grid
     from llava_tc.demo.pipeline import REPORT_FILE, RESULTS_FILE
@@ -429,7 +432,7 @@ def write_report(out: Path, plan: DemoPlan, seed: int, timings: Timings, started
             figures += [stem.with_name(stem.name + "_frontier.png"), stem.with_name(stem.name + "_fit.png")]
             plot_frontier(outcome.fit, outcome.points, (0.0, data.text_tokens), stem=f"{stem}_frontier")
             plot_fit(outcome.fit, outcome.points, stem=f"{stem}_fit")
-    header = _header(plan, seed, timings, started, len(cells))
+    header = _header(plan, seed, timings, started, len(cells), peak_memory_mb, _tower_report(out))
     (out / REPORT_FILE).write_text(render(data, plan, header, figures, out), encoding="utf-8")
     (out / "fits.json").write_text(
         json.dumps(
@@ -450,19 +453,39 @@ def write_report(out: Path, plan: DemoPlan, seed: int, timings: Timings, started
     return figures
 
 
-def _header(plan: DemoPlan, seed: int, timings: Timings, started: float, num_cells: int) -> list[str]:
+def _tower_report(out: Path) -> dict[str, Any]:
+    from llava_tc.demo.tower import REPORT_FILE as TOWER_REPORT
+
+    return json.loads((out / TOWER_DIR / TOWER_REPORT).read_text(encoding="utf-8"))
+
+
+def _header(
+    plan: DemoPlan,
+    seed: int,
+    timings: Timings,
+    started: float,
+    num_cells: int,
+    peak_memory_mb: float,
+    tower: dict[str, Any],
+) -> list[str]:
     sizes = ", ".join(f"{s.name}" for s in plan.sizes)
     step_times = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in timings.steps.items())
     train_times = list(timings.train.values())
     eval_times = list(timings.evaluate.values())
+    tower_accuracy = ", ".join(f"{name} {100 * value:.0f}%" for name, value in tower["held_out_accuracy"].items())
     return [
         f"Plan `{plan.name}`, seed {seed}: {num_cells} runs = LLMs [{sizes}] x V {list(plan.token_counts)} x "
-        f"{list(plan.compressors)}; every run trains everything from scratch (stage `full`) for {plan.max_steps} "
-        f"steps of {plan.batch_size} on {plan.num_train_scenes} synthetic scenes, then answers the held-out split "
-        f"({plan.num_eval_scenes} unseen scenes) with `llava-tc eval`.",
+        f"{list(plan.compressors)}. Nothing is downloaded, so the demo trains everything itself. First a small CLIP "
+        f"tower, once ({plan.tower_steps} steps on the training scenes' labels: which kinds are present, each grid "
+        f"cell's object, the word; its heads' held-out accuracy: {tower_accuracy}), the stand-in for a pretrained "
+        f"CLIP. Then every run uses stage `{STAGE}` with that tower frozen: the compressor, the projector and the "
+        f"whole LLM train from random initialisation for {plan.max_steps} steps of {plan.batch_size} on "
+        f"{plan.num_train_scenes} synthetic scenes, then answer the held-out split ({plan.num_eval_scenes} unseen "
+        f"scenes) with `llava-tc eval`.",
         "",
-        f"Time so far: {time.perf_counter() - started:.0f} s wall ({step_times}); per run: training "
-        f"{_mean_text(train_times)}, evaluation {_mean_text(eval_times)}. Peak memory {peak_rss_mb():.0f} MB.",
+        f"Time so far: {time.perf_counter() - started:.0f} s wall ({step_times}); per run ({plan.parallel_runs} at "
+        f"a time): training {_mean_text(train_times)}, evaluation {_mean_text(eval_times)}. Peak memory "
+        f"{peak_memory_mb:.0f} MB (all processes).",
         "",
         "These are tiny models trained for minutes on CPU; the point is to exercise the whole method and to check "
         "which of the paper's claims survive at this scale, not to reproduce its numbers.",

@@ -196,7 +196,14 @@ def llm_parameter_count(model: torch.nn.Module) -> int:
 
 
 def _component_name(config: Any) -> str:
-    return str(getattr(config, "_name_or_path", "") or getattr(config, "model_type", "unknown"))
+    """The checkpoint a component came from; for one built from a config (no checkpoint), its type and shape, so
+    that the results table tells the sizes of a from-scratch grid apart (e.g. `qwen2-d64-l2`)."""
+    source = getattr(config, "_name_or_path", "")
+    if source:
+        return str(source)
+    name = str(getattr(config, "model_type", "unknown"))
+    width, depth = getattr(config, "hidden_size", None), getattr(config, "num_hidden_layers", None)
+    return f"{name}-d{width}-l{depth}" if width is not None and depth is not None else name
 
 
 def result_rows(loaded: EvalModel, benchmark: str, split: str, metrics: list[Metric], run_name: str) -> list[ResultRow]:
