@@ -48,8 +48,8 @@ class LLMSize:
             "num_key_value_heads": self.num_kv_heads,
             "max_position_embeddings": 256,
             "tie_word_embeddings": True,
-            # Qwen2's default (0.02) is tuned for wide pretrained models; at width 32-96 it leaves attention
-            # uniform for hundreds of steps, and the runs learn answer priors before they learn to look.
+            # Qwen2's default (0.02) suits wide models; at width 32-96 the runs then learn answer priors long
+            # before they learn to look (see docs/demo.md).
             "initializer_range": 0.1,
         }
 
