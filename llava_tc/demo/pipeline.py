@@ -25,6 +25,7 @@ from llava_tc.demo.grid import BENCHMARK, TOWER_DIR, DemoPlan, sweep_spec
 from llava_tc.demo.progress import GridProgress, logged_step
 from llava_tc.demo.resources import MemoryWatch, Timings
 from llava_tc.demo.tokenizer import build_demo_tokenizer
+from llava_tc.train.sweep import Step, Sweep
 
 SETTINGS_FILE = "demo_settings.json"
 RESULTS_FILE = "results.jsonl"
@@ -109,12 +110,11 @@ def _has_rows(results: Path, run: str) -> bool:
 
 @dataclass(frozen=True)
 class RunJob:
-    """One grid run for a worker process: its `llava-tc train` config and where its evaluation goes."""
+    """One grid run for a worker process: the sweep's training and evaluation steps, and where scores go."""
 
     run_id: str
-    config_path: Path
-    train_dir: Path
-    eval_dir: Path
+    train_step: Step
+    eval_step: Step
     data_dir: Path
     results: Path
     eval_batch_size: int
@@ -137,24 +137,24 @@ def train_and_evaluate(job: RunJob) -> RunOutcome:
 
     from llava_tc.eval.runner import evaluate
     from llava_tc.train import train
-    from llava_tc.train.run import is_done
 
     torch.set_num_threads(1)
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
     train_s = eval_s = accuracy = None
-    with (job.train_dir.parent / "run.log").open("a") as sink, redirect_stdout(sink), redirect_stderr(sink):
-        if not is_done(job.train_dir):
+    train_dir = job.train_step.out_dir
+    with (train_dir.parent / "run.log").open("a") as sink, redirect_stdout(sink), redirect_stderr(sink):
+        if not job.train_step.done:
             start = time.perf_counter()
-            train(job.config_path)
+            train(job.train_step.config_path)
             train_s = time.perf_counter() - start
-        if not ((job.eval_dir / "scores.json").is_file() and _has_rows(job.results, job.run_id)):
+        if not (job.eval_step.done and _has_rows(job.results, job.run_id)):
             start = time.perf_counter()
             metrics = evaluate(
-                job.train_dir,
+                train_dir,
                 BENCHMARK,
                 job.data_dir,
-                job.eval_dir,
+                job.eval_step.out_dir,
                 results_path=job.results,
                 run_name=job.run_id,
                 batch_size=job.eval_batch_size,
@@ -177,28 +177,15 @@ def _train_and_evaluate(
     plan: DemoPlan, out: Path, seed: int, timings: Timings, memory: MemoryWatch, progress: bool
 ) -> None:
     """Every grid run through `llava-tc train` and `llava-tc eval`'s code, `plan.parallel_runs` at a time."""
-    from llava_tc.train.sweep import Sweep
-
     sweep_path = out / "sweep.yaml"
     sweep_path.write_text(yaml.safe_dump(sweep_spec(plan, out, seed), sort_keys=False), encoding="utf-8")
     sweep = Sweep.load(sweep_path)
     runs = sweep.runs()
     sweep.write_configs(runs)
-    jobs = []
-    for run in runs:
-        train_step, eval_step = run.steps[0], run.steps[-1]
-        assert train_step.config_path is not None
-        jobs.append(
-            RunJob(
-                run.run_id,
-                train_step.config_path,
-                train_step.out_dir,
-                eval_step.out_dir,
-                out / "data",
-                out / RESULTS_FILE,
-                plan.eval_batch_size,
-            )
-        )
+    jobs = [
+        RunJob(run.run_id, run.steps[0], run.steps[-1], out / "data", out / RESULTS_FILE, plan.eval_batch_size)
+        for run in runs
+    ]
     bar = GridProgress(_run_costs(plan), enabled=progress)
     context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch's thread pools
     try:
@@ -217,7 +204,8 @@ def _train_and_evaluate(
                     bar.done(outcome.run_id, _note(outcome))
                     bar.write(f"{outcome.run_id}: {_note(outcome)}")
                 for job in pending.values():
-                    bar.advance(job.run_id, TRAIN_SHARE * logged_step(job.train_dir / "log.jsonl") / plan.max_steps)
+                    steps = logged_step(job.train_step.out_dir / "log.jsonl")
+                    bar.advance(job.run_id, TRAIN_SHARE * steps / plan.max_steps)
     finally:
         bar.close()
 
