@@ -189,13 +189,6 @@ def write_fixture_tasks(docs: list[dict], folder: Path) -> None:
     )
 
 
-# lmms-eval's CLI, after the op schemas a CPU-incompatible torchvision wheel needs (a no-op elsewhere).
-LAUNCH = (
-    "import runpy, sys; from llava_tc.torchvision_compat import ensure_torchvision_ops; ensure_torchvision_ops();"
-    " sys.argv[0] = 'lmms_eval'; runpy.run_module('lmms_eval', run_name='__main__', alter_sys=True)"
-)
-
-
 @pytest.mark.slow
 def test_lmms_eval_scores_equal_the_known_answer_key(tmp_path: Path, data_dir: Path) -> None:
     python = _lmms_python()
@@ -211,7 +204,7 @@ def test_lmms_eval_scores_equal_the_known_answer_key(tmp_path: Path, data_dir: P
         "HF_DATASETS_OFFLINE": "1",
         "HF_HOME": str(tmp_path / "hf"),
     }
-    command = [python, "-c", LAUNCH, "--model", "llava_tc", "--model_args", f"pretrained={run}"]
+    command = [python, "-m", "llava_tc.eval.lmms_plugin", "--model", "llava_tc", "--model_args", f"pretrained={run}"]
     command += ["--tasks", "llava_tc_fixture_gen,llava_tc_fixture_mc", "--include_path", str(tmp_path / "tasks")]
     command += ["--batch_size", "2", "--device", "cpu", "--output_path", str(tmp_path / "out")]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
