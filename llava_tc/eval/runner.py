@@ -73,9 +73,7 @@ class AnswerGenerator:
         self.tokenizer = loaded.tokenizer
         self.encoder = PromptEncoder(loaded)
         self.collator = LlavaCollator(loaded.processor.pad_token_id, padding_side="left", return_ids=True)
-        eos = self.model.generation_config.eos_token_id
-        own = [int(i) for i in (eos if isinstance(eos, list) else [eos]) if i is not None]
-        self.stop_ids = sorted({*loaded.processor.stop_token_ids, *own})
+        self.stop_ids = loaded.processor.generation_stops(self.model)
         """EOS ids plus the template's end-of-turn token."""
 
     def encode(self, sample_id: str, prompt: str, images: Sequence[Image.Image] = ()) -> dict[str, Any]:

@@ -163,11 +163,15 @@ class LlavaTCProcessor(ProcessorMixin):
         trained = [label for label in labels if label != IGNORE_INDEX]
         return sorted({int(i) for i in [*trained[-1:], self.tokenizer.eos_token_id] if i is not None})
 
-    def set_generation_stops(self, model: Any) -> None:
-        """Make `model.generate` stop at this processor's `stop_token_ids` (kept with the model's own EOS ids)."""
+    def generation_stops(self, model: Any) -> list[int]:
+        """This processor's `stop_token_ids` and the model's own EOS ids."""
         eos = model.generation_config.eos_token_id
         own = eos if isinstance(eos, list) else [eos]
-        model.generation_config.eos_token_id = sorted({*self.stop_token_ids, *(int(i) for i in own if i is not None)})
+        return sorted({*self.stop_token_ids, *(int(i) for i in own if i is not None)})
+
+    def set_generation_stops(self, model: Any) -> None:
+        """Make `model.generate` stop where `llava-tc eval` does (`generation_stops`)."""
+        model.generation_config.eos_token_id = self.generation_stops(model)
 
     @property
     def model_input_names(self) -> list[str]:
