@@ -97,7 +97,7 @@ def train_vs_hf(config: CpuConfig) -> dict[str, Any]:
     batch = training_batch(ours, config.train_batch, config.layout)
     ours_inputs = {key: batch[key] for key in ("input_ids", "attention_mask", "labels", "pixel_values")}
     ours_step, ours_trainable = train_step_fn(ours, ours.vision_tower, ours_inputs)
-    hf_step, hf_trainable = train_step_fn(theirs, theirs.model.vision_tower, hf_batch(ours, batch))
+    hf_step, hf_trainable = train_step_fn(theirs, theirs.model.vision_tower, hf_batch(batch))
     first_losses = (ours_step(), hf_step())
     samples = interleaved({"ours": ours_step, "hf": hf_step}, config.warmup, config.repeats)
     return {
@@ -173,7 +173,7 @@ def generation_vs_hf(config: CpuConfig, batch_size: int) -> dict[str, Any]:
     ours = build_ours(config.tower, config.llm, "identity", None).eval()
     theirs = build_hf_twin(ours).eval()
     prompts = generation_prompts(ours, batch_size)
-    ids, mask = hf_batch(ours, prompts)["input_ids"], hf_batch(ours, prompts)["attention_mask"]
+    ids, mask = prompts["input_ids"], prompts["attention_mask"]
     options = {
         "max_new_tokens": config.new_tokens,
         "min_new_tokens": config.new_tokens,

@@ -25,6 +25,7 @@ from transformers import AutoTokenizer, CLIPImageProcessorPil
 from llava_tc.data.collator import LlavaCollator
 from llava_tc.data.llava_json import LlavaJsonDataset
 from llava_tc.data.synthetic import generate_synthetic
+from llava_tc.model.processing import LlavaTCProcessor
 from llava_tc.tokens import add_image_token
 
 RESULTS = Path(__file__).parent / "results" / "data_loading.json"
@@ -76,7 +77,9 @@ def main() -> None:
     processor = CLIPImageProcessorPil(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
     with tempfile.TemporaryDirectory() as folder:
         generate_synthetic(folder, seed=0, num_train_scenes=args.scenes, num_eval_scenes=10, image_size=size)
-        dataset = LlavaJsonDataset([Path(folder) / "train.json"], tokenizer, processor, template="chat")
+        dataset = LlavaJsonDataset(
+            [Path(folder) / "train.json"], LlavaTCProcessor(processor, tokenizer, template="chat", num_image_tokens=576)
+        )
         collate = LlavaCollator.from_tokenizer(tokenizer)
         rows = [measure(dataset, collate, workers, args.batch_size) for workers in args.workers]
     print(f"{'workers':>7} {'samples':>8} {'seconds':>8} {'samples/s':>10} {'first batch s':>14}")

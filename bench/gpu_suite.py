@@ -234,12 +234,12 @@ def inference_point(config: GpuConfig, llm: str, count: int, dtype: torch.dtype)
     def decode() -> None:
         with torch.no_grad():
             out = model(**prompt, use_cache=True, logits_to_keep=1)
-            cache, token = out.past_key_values, out.logits[:, -1:].argmax(-1)
+            cache, token = out.cache, out.logits[:, -1:].argmax(-1)
             synchronize(config.device)
             start = _clock_start(config.device)
             for _ in range(config.decode_tokens):
-                out = model(input_ids=token, past_key_values=cache, use_cache=True, logits_to_keep=1)
-                cache, token = out.past_key_values, out.logits[:, -1:].argmax(-1)
+                out = model(input_ids=token, cache=cache, use_cache=True, logits_to_keep=1)
+                cache, token = out.cache, out.logits[:, -1:].argmax(-1)
             decode_seconds.append(_clock_stop(start, config.device))
 
     decode_seconds: list[float] = []
@@ -265,11 +265,12 @@ def inference_point(config: GpuConfig, llm: str, count: int, dtype: torch.dtype)
 
 
 def _inference_prompt(model, text_tokens: int, device: str) -> dict[str, torch.Tensor]:
-    """One sample: 2 text ids, `<image>`, then the rest of the Q text ids; the question is the text after the image."""
+    """One sample: 2 text ids, the V `<image>` ids, then the rest of the Q text ids; the question is the text after
+    the image."""
     generator = torch.Generator().manual_seed(0)
     vocab = min(int(model.config.text_config.vocab_size), int(model.config.image_token_id))
     text = torch.randint(3, vocab, (1, text_tokens), generator=generator)
-    image = torch.tensor([[model.config.image_token_id]])
+    image = torch.full((1, model.num_visual_tokens), model.config.image_token_id)
     vision = model.config.vision_config
     prompt = {
         "input_ids": torch.cat([text[:, :2], image, text[:, 2:]], dim=1),

@@ -15,7 +15,7 @@ from transformers import CLIPVisionConfig, LlavaForConditionalGeneration, Qwen2C
 
 from llava_tc.constants import IGNORE_INDEX
 from llava_tc.model import LlavaTCForConditionalGeneration, build_model
-from llava_tc.model.export import hf_input_ids, to_hf_llava
+from llava_tc.model.export import to_hf_llava
 
 
 @dataclass(frozen=True)
@@ -114,16 +114,17 @@ def build_hf_twin(model: LlavaTCForConditionalGeneration) -> LlavaForConditional
 def training_batch(
     model: LlavaTCForConditionalGeneration, batch_size: int, layout: TextLayout, seed: int = 0
 ) -> dict[str, torch.Tensor]:
-    """Compact ids (one `<image>` per sample), labels on the answer, the question ids, random pixels."""
+    """Ids as the processor makes them (V `<image>` ids per sample), labels on the answer, the question ids, random
+    pixels."""
     generator = torch.Generator().manual_seed(seed)
     text_vocab = min(int(model.config.text_config.vocab_size), int(model.config.image_token_id))
     vision = model.config.vision_config
     text = torch.randint(3, text_vocab, (batch_size, layout.text_tokens), generator=generator)
-    image = torch.full((batch_size, 1), model.config.image_token_id)
+    image = torch.full((batch_size, model.num_visual_tokens), model.config.image_token_id)
     input_ids = torch.cat([text[:, : layout.prefix], image, text[:, layout.prefix :]], dim=1)
     labels = torch.full_like(input_ids, IGNORE_INDEX)
     labels[:, -layout.answer :] = input_ids[:, -layout.answer :]
-    question = input_ids[:, layout.prefix + 1 : input_ids.shape[1] - layout.answer]
+    question = input_ids[:, layout.prefix + model.num_visual_tokens : input_ids.shape[1] - layout.answer]
     pixels = torch.randn(batch_size, 3, vision.image_size, vision.image_size, generator=generator)
     batch = {
         "input_ids": input_ids,
@@ -136,16 +137,9 @@ def training_batch(
     return {key: value.to(model.device) for key, value in batch.items()}
 
 
-def hf_batch(model: LlavaTCForConditionalGeneration, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The same batch in HF LLaVA's layout: V placeholder ids per image (labels ignored there)."""
-    ids, mask = hf_input_ids(model, batch["input_ids"], batch["attention_mask"])
-    out = {"input_ids": ids, "attention_mask": mask, "pixel_values": batch["pixel_values"]}
-    if "labels" in batch:
-        labels = torch.full_like(ids, IGNORE_INDEX)
-        answer = int((batch["labels"] != IGNORE_INDEX).sum(1).max())
-        labels[:, -answer:] = batch["labels"][:, -answer:]
-        out["labels"] = labels
-    return out
+def hf_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The same batch for HF LLaVA (same ids layout; it takes no question ids)."""
+    return {key: batch[key] for key in ("input_ids", "attention_mask", "pixel_values", "labels") if key in batch}
 
 
 def freeze_tower(model: torch.nn.Module, tower: torch.nn.Module) -> list[torch.nn.Parameter]:
@@ -180,17 +174,18 @@ def count_parameters(parameters: list[torch.nn.Parameter]) -> int:
 def generation_prompts(
     model: LlavaTCForConditionalGeneration, batch_size: int, seed: int = 0
 ) -> dict[str, torch.Tensor]:
-    """Left-padded prompts of unequal length (10..17 text ids), one `<image>` each, plus their question ids."""
+    """Left-padded prompts of unequal length (10..17 text ids), V `<image>` ids each, plus their question ids."""
     generator = torch.Generator().manual_seed(seed)
     text_vocab = min(int(model.config.text_config.vocab_size), int(model.config.image_token_id))
     vision = model.config.vision_config
     lengths = [10 + (index * 3) % 8 for index in range(batch_size)]
-    width = max(lengths) + 1
+    width = max(lengths) + model.num_visual_tokens
     input_ids = torch.zeros(batch_size, width, dtype=torch.long)
     mask = torch.zeros_like(input_ids)
     for row, length in enumerate(lengths):
         text = torch.randint(3, text_vocab, (length,), generator=generator)
-        sample = torch.cat([text[:2], torch.tensor([model.config.image_token_id]), text[2:]])
+        image = torch.full((model.num_visual_tokens,), model.config.image_token_id)
+        sample = torch.cat([text[:2], image, text[2:]])
         input_ids[row, width - len(sample) :] = sample
         mask[row, width - len(sample) :] = 1
     pixels = torch.randn(batch_size, 3, vision.image_size, vision.image_size, generator=generator)

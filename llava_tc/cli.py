@@ -21,7 +21,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "scaling": ("llava_tc.scaling.cli", "inference cost, scaling-law fit and the inference-optimal frontier"),
     "export": (
         "llava_tc.model.export_cli",
-        "export an identity + mlp2x_gelu model to HF LlavaForConditionalGeneration",
+        "export an identity + mlp2x_gelu model to HF LlavaForConditionalGeneration (+ LlavaProcessor)",
+    ),
+    "import-hf-llava": (
+        "llava_tc.model.import_cli",
+        "import an HF LlavaForConditionalGeneration folder as a llava_tc run",
     ),
     "demo": ("llava_tc.demo.cli", "the paper in miniature: synthetic data, a grid of tiny VLMs, eval, law fit, report"),
 }
@@ -32,7 +36,7 @@ def _top_level_parser() -> argparse.ArgumentParser:
         prog="llava-tc",
         description="llava_tc: inference-optimal vision-language models with pluggable visual-token compressors.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="commands:\n" + "\n".join(f"  {name:<11} {text}" for name, (_, text) in COMMANDS.items()),
+        epilog="commands:\n" + "\n".join(f"  {name:<15} {text}" for name, (_, text) in COMMANDS.items()),
     )
     parser.add_argument("command", choices=sorted(COMMANDS), metavar="command", help="one of the commands below")
     return parser

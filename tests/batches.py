@@ -1,4 +1,4 @@
-"""Model batches in the data pipeline's layout: one `<image>` id per image, right or left padding."""
+"""Model batches in the processor's layout: V consecutive `<image>` ids per image, right or left padding."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ def mixed_batch(
     model: LlavaTCForConditionalGeneration, padding: str = "right", seed: int = 0
 ) -> dict[str, torch.Tensor]:
     """Three samples: one image early, no image, one image late; unequal lengths; queries of unequal lengths."""
-    img = model.config.image_token_id
-    rows = [[1, 11, img, 12, 13, 14, 15], [1, 21, 22, 23], [1, 31, 32, img, 33]]
+    img = [model.config.image_token_id] * model.num_visual_tokens
+    rows = [[1, 11, *img, 12, 13, 14, 15], [1, 21, 22, 23], [1, 31, 32, *img, 33]]
     queries = [[40, 41, 42], [], [43, 44]]
     input_ids, attention_mask = pad(rows, padding)
     query_ids, query_mask = pad(queries, padding, min_length=1)
@@ -28,8 +28,8 @@ def mixed_batch(
 
 def two_image_batch(model: LlavaTCForConditionalGeneration, padding: str = "right") -> dict[str, torch.Tensor]:
     """Two samples with one image each and unequal text lengths (no text-only row: HF LLaVA parity)."""
-    img = model.config.image_token_id
-    input_ids, attention_mask = pad([[1, 11, img, 12, 13, 14, 15], [1, img, 31, 32]], padding)
+    img = [model.config.image_token_id] * model.num_visual_tokens
+    input_ids, attention_mask = pad([[1, 11, *img, 12, 13, 14, 15], [1, *img, 31, 32]], padding)
     query_ids, query_mask = pad([[40, 41, 42], [43, 44]], padding)
     return {
         "input_ids": input_ids,

@@ -65,11 +65,12 @@ def tiny_eval_model(data_dir: Path, compressor: str = "identity", seed: int = 0)
 
 
 def save_run(data_dir: Path, run_dir: Path, compressor: str = "identity") -> Path:
-    """A folder as `llava-tc train` leaves it: model, tokenizer, image processor and config.yaml."""
+    """A folder as `llava-tc train` leaves it: model, processor (tokenizer, image processor, template) and
+    config.yaml."""
     loaded = tiny_eval_model(data_dir, compressor)
+    loaded.processor.set_generation_stops(loaded.model)
     loaded.model.save_pretrained(run_dir)
-    loaded.tokenizer.save_pretrained(run_dir)
-    loaded.image_processor.save_pretrained(run_dir)
+    loaded.processor.save_pretrained(run_dir)
     (run_dir / "config.yaml").write_text(
         "stage: full\ndata:\n  template: chat\n  image_aspect: pad\n", encoding="utf-8"
     )

@@ -48,3 +48,15 @@ def test_errors() -> None:
         LlavaCollator(PAD)([item([1], [], None), item([2], [], None, labels=False)])
     with pytest.raises(ValueError, match="padding_side"):
         LlavaCollator(PAD, padding_side="middle")  # type: ignore[arg-type]
+
+
+def test_items_without_question_ids() -> None:
+    """Compressors that are not query-conditioned get no question ids, and a batch cannot mix the two kinds."""
+    plain = [item([5, 6], [], None), item([7], [], None)]
+    for it in plain:
+        del it["query_input_ids"]
+    batch = LlavaCollator(PAD)(plain)
+    assert "query_input_ids" not in batch and "query_attention_mask" not in batch
+    assert batch["input_ids"].tolist() == [[5, 6], [7, PAD]]
+    with pytest.raises(ValueError, match="question ids"):
+        LlavaCollator(PAD)([plain[0], item([8], [1], None)])

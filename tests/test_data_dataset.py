@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 import pytest
-import torch
 from torch.utils.data import DataLoader
 
 import llava_tc.data.llava_json as llava_json
@@ -13,6 +12,7 @@ from llava_tc.constants import IGNORE_INDEX
 from llava_tc.data.collator import LlavaCollator
 from llava_tc.data.errors import BadSampleError
 from llava_tc.data.llava_json import DataSource, LlavaJsonDataset
+from llava_tc.model.processing import LlavaTCProcessor
 from llava_tc.tokens import image_token_id
 from tests.data_fixtures import qa_record, write_image, write_json
 
@@ -54,11 +54,13 @@ def two_sources(tmp_path):
     return [DataSource(a / "pretrain.json"), DataSource(tmp_path / "b", image_folder=images)]
 
 
-def make(sources, tokenizer, processor, **kwargs) -> LlavaJsonDataset:
-    kwargs.setdefault("template", "chat")
-    kwargs.setdefault("num_visual_tokens", V)
+def make(sources, tokenizer, image_processor, template="chat", num_visual_tokens=V, **kwargs) -> LlavaJsonDataset:
+    """A dataset through the run's processor (query ids on, as for QueCC)."""
+    processor = LlavaTCProcessor(
+        image_processor, tokenizer, template=template, num_image_tokens=num_visual_tokens, needs_query=True
+    )
     kwargs.setdefault("model_max_length", 256)
-    return LlavaJsonDataset(sources, tokenizer, processor, **kwargs)
+    return LlavaJsonDataset(sources, processor, **kwargs)
 
 
 def test_mixed_sources_items_and_batch(two_sources, smollm2_tokenizer, clip_processor) -> None:
@@ -79,7 +81,7 @@ def test_mixed_sources_items_and_batch(two_sources, smollm2_tokenizer, clip_proc
     loader = DataLoader(dataset, batch_size=4, collate_fn=LlavaCollator.from_tokenizer(smollm2_tokenizer))
     batch = next(iter(loader))
     assert batch["input_ids"].shape == batch["labels"].shape == batch["attention_mask"].shape
-    assert (batch["input_ids"] == image_id).sum(dim=1).tolist() == [1, 1, 1, 0]
+    assert (batch["input_ids"] == image_id).sum(dim=1).tolist() == [V, V, V, 0]  # each image expanded to V ids
     assert batch["pixel_values"].shape == (3, 3, 32, 32)
     assert batch["pixel_values"][2, 2].mean() > 1.0 and batch["pixel_values"][0, 0].mean() > 1.0  # blue last
     assert batch["query_attention_mask"][3].sum() == 0 and batch["query_attention_mask"][2].sum() > 0
@@ -87,7 +89,7 @@ def test_mixed_sources_items_and_batch(two_sources, smollm2_tokenizer, clip_proc
 
 def test_lazy_and_lengths_without_images(two_sources, smollm2_tokenizer, clip_processor, monkeypatch) -> None:
     calls = {"encode": 0, "image": 0}
-    real_encode, real_load = llava_json.encode_turns, llava_json.load_image
+    real_encode, real_load = LlavaTCProcessor.tokenize_conversation, llava_json.load_image
 
     def counting_encode(*args, **kwargs):
         calls["encode"] += 1
@@ -97,7 +99,7 @@ def test_lazy_and_lengths_without_images(two_sources, smollm2_tokenizer, clip_pr
         calls["image"] += 1
         return real_load(*args, **kwargs)
 
-    monkeypatch.setattr(llava_json, "encode_turns", counting_encode)
+    monkeypatch.setattr(LlavaTCProcessor, "tokenize_conversation", counting_encode)
     monkeypatch.setattr(llava_json, "load_image", counting_load)
     dataset = make(two_sources, smollm2_tokenizer, clip_processor)
     lengths = dataset.modality_lengths
@@ -174,8 +176,8 @@ def test_truncation_counts_and_never_cuts_the_image(tmp_path, smollm2_tokenizer,
             assert error.reason == "too_long" and max_length <= 40
             continue
         ids = item["input_ids"]
-        assert (ids == image_id).sum() == 1
-        assert len(ids) + 19 == max_length
+        assert (ids == image_id).sum() == 20
+        assert len(ids) == max_length
         assert dataset.truncated == 1 and (item["labels"] != IGNORE_INDEX).any()
     no_cut = make([path], smollm2_tokenizer, clip_processor, model_max_length=100, truncation=False)
     with pytest.raises(BadSampleError, match="model_max_length"):
@@ -206,7 +208,5 @@ def test_configuration_errors(two_sources, smollm2_tokenizer, clip_processor, tm
         make([tmp_path / "bad.jsonl"], smollm2_tokenizer, clip_processor)
     with pytest.raises(ValueError, match="num_visual_tokens"):
         make(two_sources, smollm2_tokenizer, clip_processor, model_max_length=8)
-    dataset = make(two_sources, smollm2_tokenizer, None)
-    with pytest.raises(ValueError, match="image_processor"):
-        dataset[0]
-    assert torch.equal(dataset[3]["input_ids"], make(two_sources, smollm2_tokenizer, clip_processor)[3]["input_ids"])
+    with pytest.raises(TypeError, match="image_processor"):
+        make(two_sources, smollm2_tokenizer, None)

@@ -29,7 +29,7 @@ def test_pad_to_square_uses_processor_mean(clip_processor) -> None:
     top, centre = pixels[0, :, 1, 16].numpy(), pixels[0, :, 16, 16].numpy()
     assert np.allclose(top, 0.0, atol=0.02)  # mean colour normalises to ~0
     assert np.allclose(centre, normalised(red), atol=0.02)
-    assert processor_mean_rgb(clip_processor) == (123, 117, 104)
+    assert processor_mean_rgb(clip_processor) == (122, 116, 104)  # LLaVA's expand2square colour for CLIP
 
 
 def test_resize_keeps_everything_crop_loses_borders(clip_processor) -> None:

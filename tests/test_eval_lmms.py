@@ -17,12 +17,14 @@ import torch
 from llava_tc.eval.benchmarks import get_benchmark
 from llava_tc.eval.lmms_plugin.core import (
     GenerationRequest,
+    as_lmms_loss,
     cut_at_stops,
     generate_until,
     loglikelihood,
     question_text,
     stop_strings,
 )
+from llava_tc.eval.loading import load_for_eval
 from llava_tc.eval.runner import AnswerGenerator, sample_images
 from tests.eval_fixtures import save_run, synthetic_dataset, tiny_eval_model
 
@@ -115,7 +117,7 @@ def doc_to_text(doc):
 
 
 def doc_to_target(doc):
-    return doc["choices"].index(doc["answer"])
+    return doc["gold"]
 
 
 def doc_to_choice(doc):
@@ -123,28 +125,53 @@ def doc_to_choice(doc):
 
 
 def process_results(doc, results):
-    return {"exact_match": float(results[0].strip().lower() == doc["answer"].lower())}
+    return {"exact_match": float(results[0].strip() == doc["generated"])}
 """
 
 
-def write_fixture_tasks(data_dir: Path, folder: Path) -> None:
-    """Two tasks over the synthetic questions: free generation and multiple choice (log-likelihood)."""
+def answer_key(data_dir: Path, generator: AnswerGenerator) -> tuple[list[dict], float, float]:
+    """Four multiple-choice docs (3+ choices) with a known answer key, and the scores lmms-eval must report.
+
+    The key is built from our own scores: docs 0-2 take the most likely choice as gold, doc 3 a choice that is
+    neither the most nor the least likely, so accuracy is 3/4 when lmms-eval picks the most likely choice, and 0 when
+    it picks the least likely (what returning log-likelihoods instead of losses made it do). For generation, docs 0-1
+    expect the model's own greedy answer and docs 2-3 a string it cannot produce: exact match 1/2.
+    """
+    samples = [s for s in get_benchmark("synthetic").load(data_dir) if len(s.meta["choices"] or []) >= 3][:4]
+    generated = generate_until(
+        generator,
+        [
+            GenerationRequest(s.prompt, {"max_new_tokens": 4, "until": ["\n"]}, lambda s=s: sample_images(s))
+            for s in samples
+        ],
+    )
+    docs = []
+    for index, sample in enumerate(samples):
+        choices = [str(c) for c in sample.meta["choices"]]
+        scores = [loglikelihood(generator, sample.prompt, f" {c}", sample_images(sample))[0] for c in choices]
+        ranked = sorted(range(len(choices)), key=scores.__getitem__)  # least likely first
+        assert len(set(scores)) == len(scores)
+        docs.append(
+            {
+                "question": sample.prompt,
+                "image_path": str(sample.image),
+                "choices": choices,
+                "gold": ranked[-1] if index < 3 else ranked[1],
+                "generated": generated[index] if index < 2 else "<not an answer>",
+            }
+        )
+    assert generated[0] and generated[1]
+    return docs, 0.75, 0.5
+
+
+def write_fixture_tasks(docs: list[dict], folder: Path) -> None:
+    """Two tasks over `docs`: free generation and multiple choice (log-likelihood)."""
     folder.mkdir(parents=True, exist_ok=True)
-    records = [
-        {
-            "question": s.prompt,
-            "image_path": str(s.image),
-            "answer": s.meta["answer"],
-            "choices": [str(c) for c in s.meta["choices"]],
-        }
-        for s in get_benchmark("synthetic").load(data_dir)
-        if s.meta["choices"] and str(s.meta["answer"]) in [str(c) for c in s.meta["choices"]]
-    ]
     data = folder / "questions.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in records[:4]), encoding="utf-8")
+    data.write_text("".join(json.dumps(doc) + "\n" for doc in docs), encoding="utf-8")
     (folder / "utils.py").write_text(TASK_UTILS, encoding="utf-8")
     generate = (
-        "doc_to_target: answer\ngeneration_kwargs:\n  max_new_tokens: 4\n  until: ['\\n']\n"
+        'doc_to_target: generated\ngeneration_kwargs:\n  max_new_tokens: 4\n  until: ["\\n"]\n'
         "process_results: !function utils.process_results"
     )
     (folder / "llava_tc_fixture_gen.yaml").write_text(
@@ -163,12 +190,13 @@ def write_fixture_tasks(data_dir: Path, folder: Path) -> None:
 
 
 @pytest.mark.slow
-def test_lmms_eval_smoke_run(tmp_path: Path, data_dir: Path) -> None:
+def test_lmms_eval_scores_equal_the_known_answer_key(tmp_path: Path, data_dir: Path) -> None:
     python = _lmms_python()
     if python is None:
         pytest.skip("lmms-eval is not installed here (set LLAVA_TC_LMMS_PYTHON to a Python that has it)")
     run = save_run(data_dir, tmp_path / "run", "quecc")
-    write_fixture_tasks(data_dir, tmp_path / "tasks")
+    docs, expected_acc, expected_match = answer_key(data_dir, AnswerGenerator(load_for_eval(run)))
+    write_fixture_tasks(docs, tmp_path / "tasks")
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO),
@@ -176,33 +204,33 @@ def test_lmms_eval_smoke_run(tmp_path: Path, data_dir: Path) -> None:
         "HF_DATASETS_OFFLINE": "1",
         "HF_HOME": str(tmp_path / "hf"),
     }
-    command = [
-        python,
-        "-m",
-        "lmms_eval",
-        "--model",
-        "llava_tc",
-        "--model_args",
-        f"pretrained={run}",
-        "--tasks",
-        "llava_tc_fixture_gen,llava_tc_fixture_mc",
-        "--include_path",
-        str(tmp_path / "tasks"),
-        "--batch_size",
-        "2",
-        "--device",
-        "cpu",
-        "--output_path",
-        str(tmp_path / "out"),
-    ]
+    command = [python, "-m", "llava_tc.eval.lmms_plugin", "--model", "llava_tc", "--model_args", f"pretrained={run}"]
+    command += ["--tasks", "llava_tc_fixture_gen,llava_tc_fixture_mc", "--include_path", str(tmp_path / "tasks")]
+    command += ["--batch_size", "2", "--device", "cpu", "--output_path", str(tmp_path / "out")]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:]
     results = list((tmp_path / "out").rglob("*results*.json"))
     assert results, output[-4000:]
     report = json.loads(results[0].read_text())["results"]
-    assert "exact_match,none" in report["llava_tc_fixture_gen"]
-    assert "acc,none" in report["llava_tc_fixture_mc"]
+    print(
+        f"lmms-eval: acc {report['llava_tc_fixture_mc']['acc,none']} (key: {expected_acc}), exact_match "
+        f"{report['llava_tc_fixture_gen']['exact_match,none']} (key: {expected_match})"
+    )
+    assert report["llava_tc_fixture_mc"]["acc,none"] == pytest.approx(expected_acc)
+    assert report["llava_tc_fixture_gen"]["exact_match,none"] == pytest.approx(expected_match)
+
+
+def test_loglikelihood_results_are_losses_for_lmms_eval(generator: AnswerGenerator, data_dir: Path) -> None:
+    """lmms-eval takes the smallest result as the best choice: our results are negated log-likelihoods."""
+    sample = next(s for s in get_benchmark("synthetic").load(data_dir) if len(s.meta["choices"] or []) >= 3)
+    images = sample_images(sample)
+    scores = [loglikelihood(generator, sample.prompt, f" {c}", images) for c in sample.meta["choices"]]
+    losses = [as_lmms_loss(*score) for score in scores]
+    best = max(range(len(scores)), key=lambda k: scores[k][0])
+    assert min(range(len(losses)), key=lambda k: losses[k][0]) == best
+    assert [loss[1] for loss in losses] == [score[1] for score in scores]
+    assert all(loss[0] > 0 for loss in losses)
 
 
 def test_plugin_manifest_names_the_model_class() -> None:

@@ -59,29 +59,33 @@ def test_text_only_prompts_give_the_llm_logits(text_config) -> None:
 
 def test_left_and_right_padding_give_the_same_logits() -> None:
     model = tiny_model("quecc")
+    right, left = mixed_batch(model, "right"), mixed_batch(model, "left")
     with torch.no_grad():
-        right_logits = model(**mixed_batch(model, "right")).logits
-        left_logits = model(**mixed_batch(model, "left")).logits
-    # Real lengths after expansion: text ids + V per image (rows 0 and 2 carry one image each).
-    lengths = [7 - 1 + model.num_visual_tokens, 4, 5 - 1 + model.num_visual_tokens]
-    for row, length in enumerate(lengths):
+        right_logits = model(**right).logits
+        left_logits = model(**left).logits
+    for row, length in enumerate(right["attention_mask"].sum(1).tolist()):
         assert torch.allclose(right_logits[row, :length], left_logits[row, -length:], atol=1e-5)
 
 
 def test_labels_of_visual_positions_are_ignored() -> None:
     model = tiny_model("pool")
     batch = mixed_batch(model)
+    is_image = batch["input_ids"] == model.config.image_token_id
     labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
-    labels = labels.masked_fill(labels == model.config.image_token_id, 7)  # a real-looking label at the placeholder
+    labels = labels.masked_fill(is_image, 7)  # a real-looking label at the visual positions
     out = model(**batch, labels=labels)
-    # Reference loss by hand: expanded rows are [text before, V visual, text after]; only text labels count.
-    v = model.num_visual_tokens
-    expected_labels = torch.full(out.logits.shape[:2], -100)
-    expected_labels[0, :2] = labels[0, :2]
-    expected_labels[0, 2 + v : 2 + v + 4] = labels[0, 3:7]
-    expected_labels[1, :4] = labels[1, :4]
-    expected_labels[2, :3] = labels[2, :3]
-    expected_labels[2, 3 + v : 3 + v + 1] = labels[2, 4:5]
+    # Reference loss by hand: the text labels only, shifted by one.
+    expected_labels = labels.masked_fill(is_image, -100)
     shift_logits = out.logits[:, :-1].reshape(-1, out.logits.shape[-1])
     reference = torch.nn.functional.cross_entropy(shift_logits, expected_labels[:, 1:].reshape(-1), ignore_index=-100)
     assert torch.allclose(out.loss, reference, atol=1e-6)
+    assert int(is_image.sum()) == 2 * model.num_visual_tokens
+
+
+def test_generate_returns_the_prompt_then_the_answer() -> None:
+    """HF's convention: the input ids unchanged, then the new tokens, so `out[:, input_len:]` is the answer."""
+    model = tiny_model("quecc")
+    batch = mixed_batch(model, padding="left")
+    out = model.generate(**batch, max_new_tokens=4, do_sample=False, min_new_tokens=4)
+    assert torch.equal(out[:, : batch["input_ids"].shape[1]], batch["input_ids"])
+    assert torch.equal(out[:, batch["input_ids"].shape[1] :], uncached_greedy(model, batch, 4))

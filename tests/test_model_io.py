@@ -50,7 +50,7 @@ def test_image_count_not_matching_placeholders_is_a_clear_error() -> None:
     model = build_model(clip_config(), llama_config(), compressor="pool", num_visual_tokens=4).model
     batch = mixed_batch(model)
     batch["pixel_values"] = batch["pixel_values"][:1]
-    with pytest.raises(ValueError, match=r"2 <image> placeholder ids \(per sample: \[1, 0, 1\]\) but 1 images"):
+    with pytest.raises(ValueError, match=r"8 <image> ids \(per sample: \[4, 0, 4\]\) but 1 images in pixel_values"):
         model(**batch)
 
 

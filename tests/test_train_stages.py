@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import TrainerCallback
+from transformers import AutoProcessor, TrainerCallback
 
-from llava_tc.model import LlavaTCForConditionalGeneration
+from llava_tc.model import LlavaTCForConditionalGeneration, LlavaTCProcessor
 from llava_tc.train import train
 from llava_tc.train.lora import load_lora_run
 from llava_tc.train.merge_cli import merge_lora
@@ -133,8 +133,12 @@ def test_full_model_reloads_with_from_pretrained(runs, stage):
     assert set(state) == set(snap.end)
     for name, tensor in snap.end.items():
         assert torch.equal(state[name], tensor), name
-    for name in ("tokenizer_config.json", "preprocessor_config.json", "config.yaml", "log.jsonl", "DONE"):
+    for name in ("tokenizer_config.json", "processor_config.json", "chat_template.jinja", "config.yaml", "DONE"):
         assert (Path(result.run_dir) / name).is_file(), name
+    processor = AutoProcessor.from_pretrained(result.run_dir)  # the processor the data was built with
+    assert isinstance(processor, LlavaTCProcessor)
+    assert (processor.num_image_tokens, processor.needs_query) == (model.num_visual_tokens, False)
+    assert set(processor.stop_token_ids) <= set(model.generation_config.eos_token_id)
 
 
 def test_lora_merge_matches_adapter_model(runs, tmp_path):

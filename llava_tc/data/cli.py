@@ -63,24 +63,26 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from transformers import AutoImageProcessor, AutoTokenizer
+    from transformers import AutoImageProcessor, AutoTokenizer, CLIPImageProcessorPil
 
     from llava_tc.data.llava_json import DataSource, LlavaJsonDataset
+    from llava_tc.model.processing import LlavaTCProcessor
     from llava_tc.tokens import add_image_token
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
     add_image_token(tokenizer)
-    processor = AutoImageProcessor.from_pretrained(args.image_processor) if args.image_processor else None
-    dataset = LlavaJsonDataset(
-        [DataSource(path, args.image_folder) for path in args.data],
-        tokenizer,
-        processor,
-        template=args.template,
-        model_max_length=args.model_max_length,
-        num_visual_tokens=args.num_visual_tokens,
+    # Without --image-processor the images are only checked to exist, so the default processor never runs.
+    image_processor = (
+        AutoImageProcessor.from_pretrained(args.image_processor) if args.image_processor else CLIPImageProcessorPil()
     )
-    counts = dataset.validate(load_images=processor is not None)
+    processor = LlavaTCProcessor(
+        image_processor, tokenizer, template=args.template, num_image_tokens=args.num_visual_tokens, needs_query=True
+    )
+    dataset = LlavaJsonDataset(
+        [DataSource(path, args.image_folder) for path in args.data], processor, model_max_length=args.model_max_length
+    )
+    counts = dataset.validate(load_images=args.image_processor is not None)
     print(json.dumps({"samples": len(dataset), "bad": dict(counts), "truncated": dataset.truncated}, indent=1))
     return 1 if counts else 0
 

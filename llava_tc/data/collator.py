@@ -1,8 +1,9 @@
-"""Batch dataset items into the model's inputs: padded ids/labels/masks, query ids, and the batch's images in order.
+"""Batch `LlavaTCProcessor` items into the model's inputs: padded ids/labels/masks, query ids, the images in order.
 
-Right padding for training (labels padded with IGNORE_INDEX), left padding for generation so every prompt ends at the
-last column and the model continues from there. The query ids are padded on the same side. Truncation happens per
-sample in the dataset (it needs the image count and the labels), so the collator never cuts anything.
+Items arrive with each image already expanded to V `<image>` ids. Right padding for training (labels padded with
+IGNORE_INDEX), left padding for generation so every prompt ends at the last column and the model continues from
+there. The query ids (present for query-conditioned compressors) are padded on the same side. Truncation happens per
+sample in the dataset (it needs the labels), so the collator never cuts anything.
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ class LlavaCollator:
 
     Output: `input_ids`, `attention_mask` [B, L]; `labels` [B, L] when every item has labels (training);
     `pixel_values` [N, 3, H, W] with images in batch order, or None when the batch has none; `query_input_ids`,
-    `query_attention_mask` [B, Lq >= 1] (all-zero mask rows for samples without a question); `ids` (list of sample
-    ids) only when `return_ids` (keep it off for HF Trainer, which passes every key to `forward`).
+    `query_attention_mask` [B, Lq >= 1] when the items carry question ids (all-zero mask rows for samples without a
+    question); `ids` (list of sample ids) only when `return_ids` (keep it off for HF Trainer, which passes every key
+    to `forward`).
     """
 
     pad_token_id: int
@@ -64,15 +66,14 @@ class LlavaCollator:
             raise ValueError("cannot collate an empty batch")
         side = self.padding_side
         input_ids, attention_mask = pad_sequences([it["input_ids"] for it in items], self.pad_token_id, side)
-        query_ids, query_mask = pad_sequences(
-            [it["query_input_ids"] for it in items], self.pad_token_id, side, min_length=1
-        )
-        batch: dict[str, Any] = {
-            "input_ids": input_ids,
-            "attention_mask": attention_mask,
-            "query_input_ids": query_ids,
-            "query_attention_mask": query_mask,
-        }
+        batch: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
+        with_query = ["query_input_ids" in it for it in items]
+        if any(with_query) and not all(with_query):
+            raise ValueError("a batch mixes items with question ids (query-conditioned) and items without")
+        if all(with_query):
+            batch["query_input_ids"], batch["query_attention_mask"] = pad_sequences(
+                [it["query_input_ids"] for it in items], self.pad_token_id, side, min_length=1
+            )
         with_labels = ["labels" in it and it["labels"] is not None for it in items]
         if any(with_labels) and not all(with_labels):
             raise ValueError("a batch mixes training items (with labels) and generation items (without)")

@@ -104,39 +104,32 @@ def encode_query(query: str | None, tokenizer: PreTrainedTokenizerBase, max_leng
     return ids[:max_length] if max_length is not None else ids
 
 
-def effective_length(input_ids: Sequence[int], image_id: int, num_visual_tokens: int) -> int:
-    """Sequence length inside the LLM, where each `<image>` id becomes `num_visual_tokens` embeddings."""
-    return len(input_ids) + sum(1 for i in input_ids if i == image_id) * (num_visual_tokens - 1)
-
-
 def truncate(
     encoded: EncodedConversation,
     *,
     max_length: int,
     image_id: int,
-    num_visual_tokens: int,
     sample_id: str | None = None,
 ) -> tuple[EncodedConversation, bool]:
-    """Cut the end so the expanded sequence fits `max_length`; returns (result, whether it was cut).
+    """Cut the end of expanded ids (each image already V `<image>` ids) to `max_length`; returns (result, whether it
+    was cut).
 
-    Never cuts into or before an image placeholder (the visual tokens would be partial) and never leaves a training
-    sample without a supervised token, nor cuts a generation prompt: those raise `BadSampleError('too_long')`.
+    Never cuts into or before an image (the visual tokens would be partial) and never leaves a training sample without
+    a supervised token, nor cuts a generation prompt: those raise `BadSampleError('too_long')`.
     """
     ids = encoded.input_ids
-    length = effective_length(ids, image_id, num_visual_tokens)
-    if length <= max_length:
+    if len(ids) <= max_length:
         return encoded, False
-    images = [k for k, i in enumerate(ids) if i == image_id]
-    keep = max_length - len(images) * (num_visual_tokens - 1)
-    too_long = f"{length} positions (each {IMAGE_TOKEN} counts {num_visual_tokens}) > model_max_length {max_length}"
+    too_long = f"{len(ids)} tokens ({IMAGE_TOKEN} expanded to the visual tokens) > model_max_length {max_length}"
     if encoded.labels is None:
         raise BadSampleError("too_long", f"generation prompt of {too_long}", sample_id)
-    if images and keep <= images[-1]:
+    last_image = max((k for k, i in enumerate(ids) if i == image_id), default=-1)
+    if max_length <= last_image:
         raise BadSampleError("too_long", f"{too_long}, and cutting would remove visual tokens", sample_id)
-    labels = encoded.labels[:keep]
+    labels = encoded.labels[:max_length]
     if all(label == IGNORE_INDEX for label in labels):
         raise BadSampleError("too_long", f"{too_long}, and cutting leaves no supervised token", sample_id)
-    return EncodedConversation(ids[:keep], labels), True
+    return EncodedConversation(ids[:max_length], labels), True
 
 
 def probe_turns(template: ConversationTemplate) -> list[Turn]:

@@ -57,9 +57,11 @@ def load_image(path: str | Path, sample_id: str | None = None) -> Image.Image:
 
 
 def processor_mean_rgb(processor: Any) -> tuple[int, int, int]:
-    """The processor's normalisation mean as an 8-bit colour: the pad colour that normalises to zero."""
+    """The processor's normalisation mean as an 8-bit colour, truncated as LLaVA does (`tuple(int(x*255) for x in
+    image_processor.image_mean)`, haotian-liu/LLaVA llava/mm_utils.py and llava/train/train.py, c121f04; HF's
+    `LlavaImageProcessor(do_pad=True)` too): the pad colour that normalises to (nearly) zero."""
     mean = getattr(processor, "image_mean", None) or (0.5, 0.5, 0.5)
-    r, g, b = (round(float(m) * 255) for m in mean)
+    r, g, b = (int(float(m) * 255) for m in mean)
     return (r, g, b)
 
 

@@ -19,26 +19,20 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
-from transformers import PreTrainedTokenizerBase
 
 from llava_tc.data.conversation import parse_record
-from llava_tc.data.encoding import (
-    TokenizationMismatchError,
-    check_template,
-    effective_length,
-    encode_query,
-    encode_turns,
-    truncate,
-)
+from llava_tc.data.encoding import TokenizationMismatchError, truncate
 from llava_tc.data.errors import BadSampleError
-from llava_tc.data.images import ASPECTS, Aspect, load_image, preprocess_images
-from llava_tc.data.templates import TemplateError, get_template
-from llava_tc.tokens import image_token_id
+from llava_tc.data.images import load_image
+from llava_tc.data.templates import TemplateError
+
+if TYPE_CHECKING:
+    from llava_tc.model.processing import LlavaTCProcessor
 
 logger = logging.getLogger(__name__)
 
@@ -100,48 +94,37 @@ def estimate_length(record: Any, num_visual_tokens: int) -> int:
 
 
 class LlavaJsonDataset(Dataset):
-    """LLaVA-format conversations as model inputs; one item is a dict of
-    `id` (str), `input_ids` [L] long, `labels` [L] long (absent for generation), `query_input_ids` [Lq] long, and
+    """LLaVA-format conversations as model inputs, built by the run's `LlavaTCProcessor` (its template, V, image
+    policy and question ids); one item is a dict of `id` (str), `input_ids` [L] long (V `<image>` ids per image),
+    `labels` [L] long (absent for generation), `query_input_ids` [Lq] long (query-conditioned compressors), and
     `pixel_values` [n_images, 3, H, W] float (None for text-only samples). Batch with `LlavaCollator`."""
 
     def __init__(
         self,
         sources: Sequence[DataSource | str | Path],
-        tokenizer: PreTrainedTokenizerBase,
-        image_processor: Any | None = None,
+        processor: LlavaTCProcessor,
         *,
-        template: str = "vicuna_v1",
         model_max_length: int = 2048,
-        num_visual_tokens: int = 576,
-        image_aspect: Aspect = "pad",
         for_generation: bool = False,
         on_bad_sample: BadSamplePolicy = "raise",
         truncation: bool = True,
         verify_tokenization: bool = True,
-        max_query_length: int | None = 256,
         max_skip_attempts: int = 100,
     ) -> None:
         if on_bad_sample not in ("raise", "skip"):
             raise ValueError(f"on_bad_sample must be 'raise' or 'skip', got {on_bad_sample!r}")
-        if image_aspect not in ASPECTS:
-            raise ValueError(f"unknown image_aspect {image_aspect!r}; valid: {ASPECTS}")
-        if num_visual_tokens < 1 or model_max_length <= num_visual_tokens:
+        if model_max_length <= processor.num_image_tokens:
             raise ValueError(
-                f"need 1 <= num_visual_tokens < model_max_length, got {num_visual_tokens} and {model_max_length}"
+                f"need num_visual_tokens < model_max_length, got {processor.num_image_tokens} and {model_max_length}"
             )
-        self.tokenizer = tokenizer
-        self.image_processor = image_processor
-        self.template = get_template(template, tokenizer)
-        self.image_id = image_token_id(tokenizer)
-        check_template(self.template, tokenizer)
+        processor.conversation_template  # noqa: B018 - checks the template against the tokenizer now, not mid-epoch
+        self.processor = processor
         self.model_max_length = model_max_length
-        self.num_visual_tokens = num_visual_tokens
-        self.image_aspect: Aspect = image_aspect
+        self.num_visual_tokens = processor.num_image_tokens
         self.for_generation = for_generation
         self.on_bad_sample: BadSamplePolicy = on_bad_sample
         self.truncation = truncation
         self.verify_tokenization = verify_tokenization
-        self.max_query_length = max_query_length
         self.max_skip_attempts = max_skip_attempts
         self.skipped: Counter[str] = Counter()
         self.truncated = 0
@@ -216,11 +199,10 @@ class LlavaJsonDataset(Dataset):
         """Sample `index` as model inputs, or `BadSampleError` (never skipped here). Without `load_images` the image
         files are only checked to exist and `pixel_values` is None."""
         parsed = parse_record(self.record(index), index=index, for_generation=self.for_generation)
+        processor = self.processor
         try:
-            encoded = encode_turns(
+            encoded = processor.tokenize_conversation(
                 parsed.turns,
-                self.template,
-                self.tokenizer,
                 add_generation_prompt=self.for_generation,
                 verify=self.verify_tokenization,
                 sample_id=parsed.sample_id,
@@ -231,16 +213,12 @@ class LlavaJsonDataset(Dataset):
             raise BadSampleError("malformed", str(error), parsed.sample_id) from error
         if self.truncation:
             encoded, was_cut = truncate(
-                encoded,
-                max_length=self.model_max_length,
-                image_id=self.image_id,
-                num_visual_tokens=self.num_visual_tokens,
-                sample_id=parsed.sample_id,
+                encoded, max_length=self.model_max_length, image_id=processor.image_token_id, sample_id=parsed.sample_id
             )
             if was_cut:
                 self.truncated += 1
                 logger.info("truncated sample %r to model_max_length %d", parsed.sample_id, self.model_max_length)
-        elif effective_length(encoded.input_ids, self.image_id, self.num_visual_tokens) > self.model_max_length:
+        elif len(encoded.input_ids) > self.model_max_length:
             raise BadSampleError("too_long", f"longer than model_max_length {self.model_max_length}", parsed.sample_id)
 
         pixel_values = None
@@ -250,18 +228,15 @@ class LlavaJsonDataset(Dataset):
             if missing:
                 raise BadSampleError("missing_image", f"image file not found: {missing[0]}", parsed.sample_id)
         elif paths:
-            if self.image_processor is None:
-                raise ValueError(f"sample {parsed.sample_id!r} has an image but the dataset has no image_processor")
-            images = [load_image(path, parsed.sample_id) for path in paths]
-            pixel_values = preprocess_images(images, self.image_processor, self.image_aspect)
+            pixel_values = processor.process_images([load_image(path, parsed.sample_id) for path in paths])
         item: dict[str, Any] = {
             "id": parsed.sample_id,
             "input_ids": torch.tensor(encoded.input_ids, dtype=torch.long),
-            "query_input_ids": torch.tensor(
-                encode_query(parsed.query, self.tokenizer, self.max_query_length), dtype=torch.long
-            ),
             "pixel_values": pixel_values,
         }
+        query_ids = processor.query_ids(parsed.query)
+        if query_ids is not None:
+            item["query_input_ids"] = torch.tensor(query_ids, dtype=torch.long)
         if encoded.labels is not None:
             item["labels"] = torch.tensor(encoded.labels, dtype=torch.long)
         return item

@@ -1,10 +1,10 @@
-"""Load a saved model for evaluation: the model (eval mode), its tokenizer and image processor, and the conversation
-template and image policy it was trained with.
+"""Load a saved model for evaluation: the model (eval mode) and its processor (`LlavaTCProcessor`: tokenizer, image
+processor, the conversation template and image policy it was trained with, V).
 
-A run directory written by `llava-tc train` holds `config.yaml` (the resolved training config), so the template
-(`data.template`) and image policy (`data.image_aspect`) are read from it: evaluating with another template than the
-one the model was trained on silently costs accuracy. Any other `save_pretrained` folder works too; the template then
-defaults to the tokenizer's own chat template when it has one, else `vicuna_v1`, and the image processor, when the
+A run directory written by `llava-tc train` (or `llava-tc import-hf-llava`) holds the processor it was trained with
+(`processor_config.json`, `chat_template.jinja`): evaluating with another template than the one the model was trained
+on silently costs accuracy. Any other `save_pretrained` folder works too; the template then comes from a `config.yaml`
+beside it, else the tokenizer's own chat template when it has one, else `vicuna_v1`, and the image processor, when the
 folder has none, is a PIL processor built from the vision config (torchvision is never needed).
 """
 
@@ -16,18 +16,13 @@ from typing import Any
 
 import torch
 import yaml
-from transformers import (
-    AutoImageProcessor,
-    AutoTokenizer,
-    PreTrainedTokenizerBase,
-)
+from transformers import AutoImageProcessor, AutoTokenizer, PreTrainedTokenizerBase
+from transformers.utils import PROCESSOR_NAME
 
-from llava_tc.data.encoding import check_template
 from llava_tc.data.image_processor import image_processor_for
-from llava_tc.data.images import ASPECTS
-from llava_tc.data.templates import TEMPLATES, get_template
 from llava_tc.eval.distributed import Shard, default_device, local_rank
-from llava_tc.model import LlavaTCForConditionalGeneration
+from llava_tc.model.modeling import LlavaTCForConditionalGeneration
+from llava_tc.model.processing import LlavaTCProcessor
 from llava_tc.tokens import add_image_token
 
 RUN_CONFIG = "config.yaml"
@@ -40,16 +35,25 @@ class EvalModel:
     """Everything generation needs, loaded once and reused across benchmarks (and across `evaluate` calls)."""
 
     model: LlavaTCForConditionalGeneration
-    tokenizer: PreTrainedTokenizerBase
-    image_processor: Any
-    template: str
-    image_aspect: str = "pad"
+    processor: LlavaTCProcessor
     name: str = "model"
     """Shown in the results table's `run` column unless a run name is given."""
 
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        return self.processor.tokenizer
+
+    @property
+    def template(self) -> str:
+        return self.processor.template
+
+    @property
+    def image_aspect(self) -> str:
+        return self.processor.image_aspect
 
 
 def default_dtype(device: torch.device) -> torch.dtype:
@@ -84,16 +88,20 @@ def default_template(tokenizer: PreTrainedTokenizerBase) -> str:
     return "chat" if getattr(tokenizer, "chat_template", None) else "vicuna_v1"
 
 
-def prepare_tokenizer(tokenizer: PreTrainedTokenizerBase, model: LlavaTCForConditionalGeneration) -> None:
-    """Make sure `<image>` maps to the model's placeholder id and that padding has an id (left padding is ours)."""
-    image_id = add_image_token(tokenizer)
-    if image_id != model.config.image_token_id:
-        raise ValueError(
-            f"the tokenizer maps <image> to id {image_id} but the model's image_token_id is "
-            f"{model.config.image_token_id}; use the tokenizer saved with the model"
+def check_processor(processor: LlavaTCProcessor, model: LlavaTCForConditionalGeneration) -> None:
+    """The processor must build the inputs this model takes: its `<image>` id, V, and the question when needed."""
+    config = model.config
+    problems = []
+    if processor.image_token_id != config.image_token_id:
+        problems.append(
+            f"<image> is id {processor.image_token_id}, the model's image_token_id is {config.image_token_id}"
         )
-    if tokenizer.pad_token_id is None and tokenizer.eos_token_id is None:
-        raise ValueError(f"tokenizer {type(tokenizer).__name__} has neither a pad nor an EOS token to pad with")
+    if processor.num_image_tokens != model.num_visual_tokens:
+        problems.append(f"num_image_tokens={processor.num_image_tokens}, the model takes {model.num_visual_tokens}")
+    if processor.needs_query != model.compressor.needs_query:
+        problems.append(f"needs_query={processor.needs_query} but compressor {config.compressor!r} says otherwise")
+    if problems:
+        raise ValueError("the processor does not match the model: " + "; ".join(problems))
 
 
 def wrap_model(
@@ -106,16 +114,29 @@ def wrap_model(
     name: str = "model",
 ) -> EvalModel:
     """An `EvalModel` around objects already in memory (the demo evaluates models it has just trained)."""
-    template = template or default_template(tokenizer)
-    if template not in TEMPLATES:
-        raise ValueError(f"unknown conversation template {template!r}; valid: {sorted(TEMPLATES)}")
-    if image_aspect not in ASPECTS:
-        raise ValueError(f"unknown image aspect policy {image_aspect!r}; valid: {ASPECTS}")
-    prepare_tokenizer(tokenizer, model)
-    check_template(get_template(template, tokenizer), tokenizer)
-    processor = image_processor or image_processor_for(model.config.vision_config)
+    add_image_token(tokenizer)
+    processor = LlavaTCProcessor.for_model(
+        model,
+        tokenizer,
+        image_processor or image_processor_for(model.config.vision_config),
+        template=template or default_template(tokenizer),
+        image_aspect=image_aspect,
+    )
+    return wrap_processor(model, processor, name=name)
+
+
+def wrap_processor(
+    model: LlavaTCForConditionalGeneration, processor: LlavaTCProcessor, name: str = "model"
+) -> EvalModel:
+    """An `EvalModel` from a model and its processor (checked to match, template checked against the tokenizer)."""
+    check_processor(processor, model)
+    processor.conversation_template  # noqa: B018 - fails now on a template the tokenizer cannot label
+    if processor.tokenizer.pad_token_id is None and processor.tokenizer.eos_token_id is None:
+        raise ValueError(
+            f"tokenizer {type(processor.tokenizer).__name__} has neither a pad nor an EOS token to pad with"
+        )
     model.eval()
-    return EvalModel(model, tokenizer, processor, template, image_aspect, name)
+    return EvalModel(model, processor, name)
 
 
 def load_for_eval(
@@ -130,9 +151,9 @@ def load_for_eval(
 ) -> EvalModel:
     """Load a run directory or any folder written by `save_pretrained` for evaluation.
 
-    `template`/`image_aspect` override what the run's `config.yaml` says; `tokenizer` (a folder or an object) replaces
-    the folder's own tokenizer. `device` defaults to this process's GPU (LOCAL_RANK) when there is one, else the CPU;
-    `dtype` to float32 on CPU and bf16 on GPU.
+    `template`/`image_aspect` override the run's processor; `tokenizer` (a folder or an object) replaces the folder's
+    own tokenizer. `device` defaults to this process's GPU (LOCAL_RANK) when there is one, else the CPU; `dtype` to
+    float32 on CPU and bf16 on GPU.
     """
     path = Path(path)
     if not (path / "config.json").is_file():
@@ -149,18 +170,42 @@ def load_for_eval(
     if attn_implementation is not None:
         options["attn_implementation"] = attn_implementation
     model = LlavaTCForConditionalGeneration.from_pretrained(path, **options).to(device)
+    processor = load_processor(path, model, template=template, image_aspect=image_aspect, tokenizer=tokenizer)
+    return wrap_processor(model, processor, name=path.resolve().name)
+
+
+def load_processor(
+    path: str | Path,
+    model: LlavaTCForConditionalGeneration,
+    *,
+    template: str | None = None,
+    image_aspect: str | None = None,
+    tokenizer: str | PreTrainedTokenizerBase | None = None,
+) -> LlavaTCProcessor:
+    """The folder's processor (`processor_config.json`), or one built from its tokenizer and image processor with
+    the template of a `config.yaml` beside it; `template`/`image_aspect`/`tokenizer` override what was saved."""
+    path = Path(path)
+    saved = LlavaTCProcessor.from_pretrained(path) if (path / PROCESSOR_NAME).is_file() else None
+    if saved is not None and tokenizer is None and template is None and image_aspect is None:
+        return saved
     if tokenizer is None or isinstance(tokenizer, str):
         source = tokenizer or path
         if not (Path(source) / "tokenizer_config.json").is_file():
             raise FileNotFoundError(f"{source}: no tokenizer_config.json; pass the tokenizer folder (--tokenizer)")
         tokenizer = AutoTokenizer.from_pretrained(source)
-    processor = AutoImageProcessor.from_pretrained(path) if (path / "preprocessor_config.json").is_file() else None
-    saved = read_run_data_config(path)
-    return wrap_model(
+    add_image_token(tokenizer)
+    if saved is not None:
+        image_processor = saved.image_processor
+        template, image_aspect = template or saved.template, image_aspect or saved.image_aspect
+    else:
+        has_image_processor = (path / "preprocessor_config.json").is_file()
+        image_processor = AutoImageProcessor.from_pretrained(path) if has_image_processor else None
+        run_data = read_run_data_config(path)
+        template, image_aspect = template or run_data.get("template"), image_aspect or run_data.get("image_aspect")
+    return LlavaTCProcessor.for_model(
         model,
         tokenizer,
-        processor,
-        template=template or saved.get("template"),
-        image_aspect=image_aspect or saved.get("image_aspect") or "pad",
-        name=path.resolve().name,
+        image_processor or image_processor_for(model.config.vision_config),
+        template=template or default_template(tokenizer),
+        image_aspect=image_aspect or "pad",
     )

@@ -1,9 +1,10 @@
 """The evaluation loop: benchmark questions -> batched greedy generation (KV cache, left padding) -> answers.jsonl ->
 official score -> scores.json, submission file and results-table rows.
 
-Prompts are built by the data pipeline's own code in generation mode (`encode_turns(..., add_generation_prompt=True)`,
-`encode_query`, `preprocess_images`, `LlavaCollator(padding_side="left")`), so evaluation sees exactly the token layout
-the model was trained on, and QueCC gets the same question ids (the user turn without `<image>`) as in training.
+Prompts are built by the run's processor (`LlavaTCProcessor.encode_conversation` in generation mode, batched by
+`LlavaCollator(padding_side="left")`), the same code that built the training data, so evaluation sees exactly the
+token layout the model was trained on, and QueCC gets the same question ids (the user turn without `<image>`) as in
+training. `generate` returns the prompt ids then the new tokens; the answer is what follows the prompt columns.
 
 `evaluate` is resumable (answers already in the output folder are skipped) and data-parallel under `torchrun` /
 `accelerate launch` (rank r answers samples[r::world]; rank 0 merges the shards in the benchmark's order and scores).
@@ -24,11 +25,10 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from llava_tc.atomic import write_atomic
-from llava_tc.constants import IGNORE_INDEX, IMAGE_TOKEN
+from llava_tc.constants import IMAGE_TOKEN
 from llava_tc.data.collator import LlavaCollator
-from llava_tc.data.encoding import effective_length, encode_query, encode_turns, probe_turns
-from llava_tc.data.images import load_image, preprocess_images, to_rgb
-from llava_tc.data.templates import Turn, get_template
+from llava_tc.data.images import load_image, to_rgb
+from llava_tc.data.templates import Turn
 from llava_tc.eval.answers import ANSWERS_FILE, AnswerWriter, collect_answers, merge_answers, shard_file
 from llava_tc.eval.benchmarks import Benchmark, EvalSample, Metric, get_benchmark
 from llava_tc.eval.distributed import Shard, current_shard, default_device
@@ -39,34 +39,26 @@ logger = logging.getLogger(__name__)
 
 SCORES_FILE = "scores.json"
 SETTINGS_FILE = "eval_settings.json"
-MAX_QUERY_LENGTH = 256  # the data pipeline's default for training, so QueCC sees the same question ids
 
 
 class PromptEncoder:
-    """(prompt, images) -> one item in `LlavaJsonDataset`'s layout. Holds no model, so DataLoader workers can run it."""
+    """(prompt, images) -> one item in `LlavaJsonDataset`'s layout, by the run's processor. Holds no model, so
+    DataLoader workers can run it."""
 
     def __init__(self, loaded: EvalModel) -> None:
-        self.tokenizer = loaded.tokenizer
-        self.template = get_template(loaded.template, loaded.tokenizer)
-        self.image_processor = loaded.image_processor
-        self.image_aspect = loaded.image_aspect
+        self.processor = loaded.processor
 
     def encode(self, sample_id: str, prompt: str, images: Sequence[Image.Image] = ()) -> dict[str, Any]:
         """`<image>\\n` per image before the prompt (the data pipeline's normalisation); the prompt is the query."""
         text = f"{IMAGE_TOKEN}\n" * len(images) + prompt
-        encoded = encode_turns(
-            [Turn("user", text)], self.template, self.tokenizer, add_generation_prompt=True, sample_id=sample_id
+        item = self.processor.encode_conversation(
+            [Turn("user", text)],
+            list(images),
+            add_generation_prompt=True,
+            query=prompt if images else None,
+            sample_id=sample_id,
         )
-        query = encode_query(prompt, self.tokenizer, MAX_QUERY_LENGTH) if images else []
-        pixel_values = None
-        if images:
-            pixel_values = preprocess_images(list(images), self.image_processor, self.image_aspect)  # type: ignore[arg-type]
-        return {
-            "id": sample_id,
-            "input_ids": torch.tensor(encoded.input_ids, dtype=torch.long),
-            "query_input_ids": torch.tensor(query, dtype=torch.long),
-            "pixel_values": pixel_values,
-        }
+        return {"id": sample_id, **item}
 
     def encode_sample(self, sample: EvalSample) -> dict[str, Any]:
         return self.encode(sample.id, sample.prompt, sample_images(sample))
@@ -80,17 +72,9 @@ class AnswerGenerator:
         self.model = loaded.model
         self.tokenizer = loaded.tokenizer
         self.encoder = PromptEncoder(loaded)
-        self.collator = LlavaCollator.from_tokenizer(loaded.tokenizer, padding_side="left", return_ids=True)
-        self.stop_ids = self._stop_ids()
-
-    def _stop_ids(self) -> list[int]:
-        """EOS ids plus the template's end-of-turn token (the last trained token of a reply: `<|im_end|>`, `</s>`)."""
-        template = self.encoder.template
-        labels = encode_turns(probe_turns(template)[:2], template, self.tokenizer).labels or []
-        trained = [label for label in labels if label != IGNORE_INDEX]
-        eos = self.model.generation_config.eos_token_id
-        candidates = [*trained[-1:], self.tokenizer.eos_token_id, *(eos if isinstance(eos, list) else [eos])]
-        return sorted({int(i) for i in candidates if i is not None})
+        self.collator = LlavaCollator(loaded.processor.pad_token_id, padding_side="left", return_ids=True)
+        self.stop_ids = loaded.processor.generation_stops(self.model)
+        """EOS ids plus the template's end-of-turn token."""
 
     def encode(self, sample_id: str, prompt: str, images: Sequence[Image.Image] = ()) -> dict[str, Any]:
         return self.encoder.encode(sample_id, prompt, images)
@@ -98,16 +82,16 @@ class AnswerGenerator:
     def encode_sample(self, sample: EvalSample) -> dict[str, Any]:
         return self.encoder.encode_sample(sample)
 
+    def model_inputs(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """The collated batch's tensors that `forward`/`generate` take, on the model's device."""
+        names = ("input_ids", "attention_mask", "query_input_ids", "query_attention_mask", "pixel_values")
+        device = self.loaded.device
+        return {key: batch[key].to(device) for key in names if batch.get(key) is not None}
+
     @torch.no_grad()
     def generate(self, batch: dict[str, Any], max_new_tokens: int) -> list[str]:
-        """Greedy answers of a collated (left-padded) batch: only the new tokens, cut at the first stop id, stripped."""
-        device = self.loaded.device
-        inputs = {
-            key: value.to(device)
-            for key, value in batch.items()
-            if key in ("input_ids", "attention_mask", "query_input_ids", "query_attention_mask", "pixel_values")
-            and value is not None
-        }
+        """Greedy answers of a collated (left-padded) batch: the tokens after the prompt, cut at the first stop id."""
+        inputs = self.model_inputs(batch)
         sequences = self.model.generate(
             **inputs,
             do_sample=False,
@@ -119,12 +103,8 @@ class AnswerGenerator:
             eos_token_id=self.stop_ids,
             pad_token_id=self.collator.pad_token_id,
         )
-        image_id = self.model.config.image_token_id
-        prompt_length = max(
-            effective_length(row.tolist(), image_id, self.model.num_visual_tokens) for row in batch["input_ids"]
-        )
         answers = []
-        for row in sequences[:, prompt_length:].tolist():
+        for row in sequences[:, inputs["input_ids"].shape[1] :].tolist():
             stop = next((k for k, token in enumerate(row) if token in self.stop_ids), len(row))
             answers.append(self.tokenizer.decode(row[:stop], skip_special_tokens=True).strip())
         return answers

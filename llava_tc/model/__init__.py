@@ -1,20 +1,28 @@
-"""The VLM: vision tower, compressors, query encoder, projector and the HF-native model (registered with Auto*)."""
+"""The VLM: vision tower, compressors, query encoder, projector, processor and the HF-native model.
 
-from transformers import AutoConfig, AutoModelForImageTextToText
+Names are imported on first use, so that `import llava_tc.model.compressors` (or any light submodule) does not pull
+in the whole model stack.
+"""
 
-from llava_tc.model.builder import BuiltModel, build_model, load_language_model
-from llava_tc.model.configuration import LlavaTCConfig
-from llava_tc.model.modeling import LlavaTCForConditionalGeneration
-from llava_tc.model.open_clip_tower import OpenClipVisionConfig
+from __future__ import annotations
 
-AutoConfig.register(OpenClipVisionConfig.model_type, OpenClipVisionConfig, exist_ok=True)
-AutoConfig.register(LlavaTCConfig.model_type, LlavaTCConfig, exist_ok=True)
-AutoModelForImageTextToText.register(LlavaTCConfig, LlavaTCForConditionalGeneration, exist_ok=True)
+import importlib
+from typing import Any
 
-__all__ = [
-    "BuiltModel",
-    "LlavaTCConfig",
-    "LlavaTCForConditionalGeneration",
-    "build_model",
-    "load_language_model",
-]
+_EXPORTS = {
+    "BuiltModel": "llava_tc.model.builder",
+    "build_model": "llava_tc.model.builder",
+    "load_language_model": "llava_tc.model.builder",
+    "LlavaTCConfig": "llava_tc.model.configuration",
+    "OpenClipVisionConfig": "llava_tc.model.configuration",
+    "LlavaTCForConditionalGeneration": "llava_tc.model.modeling",
+    "LlavaTCProcessor": "llava_tc.model.processing",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -1,4 +1,4 @@
-"""`llava-tc export MODEL_DIR OUT_DIR`: write an `identity` + `mlp2x_gelu` model as an HF LLaVA checkpoint."""
+"""`llava-tc export MODEL_DIR OUT_DIR`: an `identity` + `mlp2x_gelu` run as an HF LLaVA checkpoint + processor."""
 
 from __future__ import annotations
 
@@ -12,20 +12,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from transformers import AutoTokenizer
-
-    from llava_tc.model import LlavaTCForConditionalGeneration
+    from llava_tc.eval.loading import load_processor
     from llava_tc.model.export import export_to_hf_llava
+    from llava_tc.model.modeling import LlavaTCForConditionalGeneration
 
     if not (args.model_dir / "config.json").exists():
-        raise SystemExit(f"{args.model_dir}: no config.json here; expected a folder written by save_pretrained")
+        raise FileNotFoundError(f"{args.model_dir}: no config.json here; expected a folder written by save_pretrained")
     model = LlavaTCForConditionalGeneration.from_pretrained(args.model_dir)
-    tokenizer = (
-        AutoTokenizer.from_pretrained(args.model_dir) if (args.model_dir / "tokenizer_config.json").exists() else None
-    )
-    export_to_hf_llava(model, str(args.out_dir), tokenizer=tokenizer)
+    export_to_hf_llava(model, args.out_dir, processor=load_processor(args.model_dir, model))
     print(
-        f"wrote an HF LlavaForConditionalGeneration checkpoint to {args.out_dir} "
+        f"wrote an HF LlavaForConditionalGeneration checkpoint with its LlavaProcessor to {args.out_dir} "
         f"(image_seq_length={model.num_visual_tokens})"
     )
     return 0

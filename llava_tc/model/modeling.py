@@ -1,8 +1,10 @@
 """`LlavaTCForConditionalGeneration`: vision tower -> token compressor -> projector -> any HF causal LM.
 
 An HF-native model: `save_pretrained`/`from_pretrained` round-trip through safetensors from the config alone, the Auto
-classes know it, and `generate` works with the KV cache. Images enter as one `<image>` placeholder id each; the model
-expands each placeholder to exactly `num_visual_tokens` embeddings (see `llava_tc.model.splice`).
+classes know it (registered when this module is imported), and HF's own `generate` works with the KV cache. Inputs come
+from `LlavaTCProcessor`, as for HF LLaVA: each image is V = `num_visual_tokens` consecutive `<image>` ids, filled in
+place with the visual tokens (see `llava_tc.model.splice`), so `generate` returns the input ids followed by the new
+tokens and `out[:, input_ids.shape[1]:]` is the answer.
 """
 
 from __future__ import annotations
@@ -11,14 +13,14 @@ from typing import Any, ClassVar
 
 import torch
 from torch import nn
-from transformers import AutoModelForCausalLM, GenerationMixin, PreTrainedModel
+from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, Cache, GenerationMixin, PreTrainedModel
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from llava_tc.model.compressors import TokenCompressor, build_compressor
 from llava_tc.model.configuration import LlavaTCConfig
 from llava_tc.model.projector import build_projector
 from llava_tc.model.query import QueryEncoder, positions_from_mask
-from llava_tc.model.splice import expand_image_placeholders, placeholder_mismatch_error, splice_visual_tokens
+from llava_tc.model.splice import ignore_image_labels, image_positions, splice_visual_tokens
 from llava_tc.model.vision import VisionTower, build_vision_tower
 
 
@@ -26,7 +28,7 @@ class LlavaTCPreTrainedModel(PreTrainedModel):
     config_class = LlavaTCConfig
     base_model_prefix = ""
     supports_gradient_checkpointing = True
-    _skip_keys_device_placement: ClassVar[list[str]] = ["past_key_values"]
+    _skip_keys_device_placement: ClassVar[list[str]] = ["cache"]
     _supports_flash_attn = True
     _supports_sdpa = True
     _supports_flex_attn = True
@@ -63,6 +65,9 @@ class LlavaTCForConditionalGeneration(LlavaTCPreTrainedModel, GenerationMixin):
         self.projector = build_projector(config.projector, self.compressor.out_dim, llm_width)
         self.query_encoder = QueryEncoder(config.query_source)
         self.post_init()
+        # The placeholder is an input-only token: greedy answers never contain it (kept in generation_config.json,
+        # which the HF LLaVA export carries over).
+        self.generation_config.suppress_tokens = [config.image_token_id]
 
     @property
     def num_visual_tokens(self) -> int:
@@ -98,8 +103,7 @@ class LlavaTCForConditionalGeneration(LlavaTCPreTrainedModel, GenerationMixin):
 
     def image_queries(
         self,
-        input_ids: torch.Tensor,
-        num_images: int,
+        is_image: torch.Tensor,
         query_input_ids: torch.Tensor | None,
         query_attention_mask: torch.Tensor | None,
     ) -> torch.Tensor | None:
@@ -109,18 +113,14 @@ class LlavaTCForConditionalGeneration(LlavaTCPreTrainedModel, GenerationMixin):
         if query_input_ids is None:
             raise ValueError(
                 f"compressor {self.config.compressor!r} is query-conditioned: pass query_input_ids and "
-                "query_attention_mask (the question tokens of each sample) along with pixel_values"
+                "query_attention_mask (the question tokens of each sample) along with pixel_values; the run's "
+                "processor returns them"
             )
         if query_attention_mask is None:
             query_attention_mask = torch.ones_like(query_input_ids)
         per_sample = self.query_encoder(self.language_model, query_input_ids, query_attention_mask)
-        owners = (input_ids == self.config.image_token_id).nonzero(as_tuple=True)[0]
-        if owners.numel() == num_images * self.num_visual_tokens and self.num_visual_tokens > 1:
-            owners = owners[:: self.num_visual_tokens]
-        if owners.numel() != num_images:
-            raise ValueError(
-                placeholder_mismatch_error(input_ids, self.config.image_token_id, num_images, self.num_visual_tokens)
-            )
+        # Row of the first id of each image: images are runs of V ids, in row-major order.
+        owners = is_image.nonzero(as_tuple=True)[0][:: self.num_visual_tokens]
         return per_sample[owners]
 
     def forward(
@@ -132,7 +132,7 @@ class LlavaTCForConditionalGeneration(LlavaTCPreTrainedModel, GenerationMixin):
         query_input_ids: torch.LongTensor | None = None,
         query_attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values: Any = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
@@ -141,24 +141,23 @@ class LlavaTCForConditionalGeneration(LlavaTCPreTrainedModel, GenerationMixin):
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids or inputs_embeds")
         if inputs_embeds is None:
-            inputs_embeds, attention_mask, labels = self._embed(
+            inputs_embeds, labels = self._embed(
                 input_ids,
-                attention_mask,
                 pixel_values,
                 labels,
                 query_input_ids,
                 query_attention_mask,
-                in_prefill=past_key_values is None or past_key_values.get_seq_length() == 0,
+                in_prefill=cache is None or cache.get_seq_length() == 0,
             )
         elif pixel_values is not None:
-            raise ValueError("pixel_values need input_ids (to find the <image> placeholders), not inputs_embeds")
+            raise ValueError("pixel_values need input_ids (to find the <image> positions), not inputs_embeds")
         if position_ids is None and attention_mask is not None:
             position_ids = positions_from_mask(attention_mask)[:, -inputs_embeds.shape[1] :]
         return self.language_model(
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
+            cache=cache,
             labels=labels,
             use_cache=use_cache,
             logits_to_keep=logits_to_keep,
@@ -168,44 +167,21 @@ class LlavaTCForConditionalGeneration(LlavaTCPreTrainedModel, GenerationMixin):
     def _embed(
         self,
         input_ids: torch.Tensor,
-        attention_mask: torch.Tensor | None,
         pixel_values: torch.Tensor | None,
         labels: torch.Tensor | None,
         query_input_ids: torch.Tensor | None,
         query_attention_mask: torch.Tensor | None,
         in_prefill: bool,
-    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        image_token_id = self.config.image_token_id
-        is_image = input_ids == image_token_id
-        text_embeds = self.get_input_embeddings()(input_ids.masked_fill(is_image, 0))
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        text_embeds = self.get_input_embeddings()(input_ids)
         if pixel_values is None:
             # Checked in prefill only: `bool(...)` is a device-to-host sync, which would stall every decode step.
-            if in_prefill and bool(is_image.any()):
-                raise ValueError(placeholder_mismatch_error(input_ids, image_token_id, 0, self.num_visual_tokens))
-            return text_embeds, attention_mask, labels
-        query = self.image_queries(input_ids, pixel_values.shape[0], query_input_ids, query_attention_mask)
-        visual = self.encode_images(pixel_values, query)
-        spliced = splice_visual_tokens(input_ids, text_embeds, visual, image_token_id, attention_mask, labels)
-        return spliced.inputs_embeds, spliced.attention_mask, spliced.labels
+            if in_prefill and bool((input_ids == self.config.image_token_id).any()):
+                image_positions(input_ids, self.config.image_token_id, 0, self.num_visual_tokens)
+            return text_embeds, labels
+        is_image = image_positions(input_ids, self.config.image_token_id, pixel_values.shape[0], self.num_visual_tokens)
+        visual = self.encode_images(pixel_values, self.image_queries(is_image, query_input_ids, query_attention_mask))
+        return splice_visual_tokens(text_embeds, visual, is_image), ignore_image_labels(labels, is_image)
 
-    @torch.no_grad()
-    def generate(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        pixel_values: torch.Tensor | None = None,
-        **kwargs: Any,
-    ) -> Any:
-        """HF `generate`, after expanding each `<image>` placeholder to V ids so ids, mask and cache stay aligned.
 
-        The placeholder id itself is never generated. The returned sequences hold V placeholder ids per image in the
-        prompt part: slice off the expanded prompt length or decode with `skip_special_tokens=True`.
-        """
-        kwargs.setdefault("suppress_tokens", [self.config.image_token_id])
-        if input_ids is not None and pixel_values is not None:
-            placeholders = int((input_ids == self.config.image_token_id).sum())
-            if placeholders == pixel_values.shape[0] and self.num_visual_tokens > 1:
-                input_ids, attention_mask = expand_image_placeholders(
-                    input_ids, attention_mask, self.config.image_token_id, self.num_visual_tokens
-                )
-        return super().generate(input_ids=input_ids, attention_mask=attention_mask, pixel_values=pixel_values, **kwargs)
+AutoModelForImageTextToText.register(LlavaTCConfig, LlavaTCForConditionalGeneration, exist_ok=True)

@@ -1,50 +1,30 @@
 """Optional open_clip backend: an open_clip ViT as a vision tower (install with `pip install llava-tc[openclip]`).
 
 open_clip (and the torchvision it requires) is imported only when this backend is asked for, never by default: on
-CPU-only machines the PyPI torchvision wheel is a CUDA build that breaks imports. Hidden states are collected with
-forward hooks on the transformer blocks, which works across open_clip versions whatever their block call signature.
+CPU-only machines the PyPI torchvision wheel is a CUDA build whose ops library fails to load, which
+`llava_tc.torchvision_compat` works around before the import. Hidden states are collected with forward hooks on the
+transformer blocks, which works across open_clip versions whatever their block call signature. The tower's open_clip
+model config is saved with the checkpoint, so a custom architecture reloads without being registered again.
 """
 
 from __future__ import annotations
 
+import json
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 from transformers import PretrainedConfig
 
+from llava_tc.model.configuration import OpenClipVisionConfig
 from llava_tc.model.vision import VisionTower
-
-
-class OpenClipVisionConfig(PretrainedConfig):
-    """Enough to rebuild an open_clip visual tower from its name (weights then come from our checkpoint)."""
-
-    model_type = "llava_tc_open_clip"
-
-    def __init__(
-        self,
-        model_name: str = "ViT-L-14-336",
-        pretrained: str | None = None,
-        hidden_size: int = 0,
-        num_hidden_layers: int = 0,
-        image_size: int = 0,
-        patch_size: int = 0,
-        image_mean: list[float] | None = None,
-        image_std: list[float] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self.model_name = model_name
-        self.pretrained = pretrained
-        self.hidden_size = hidden_size
-        self.num_hidden_layers = num_hidden_layers
-        self.image_size = image_size
-        self.patch_size = patch_size
-        self.image_mean = image_mean
-        self.image_std = image_std
-        super().__init__(**kwargs)
+from llava_tc.torchvision_compat import ensure_torchvision_ops
 
 
 def _import_open_clip() -> Any:
+    ensure_torchvision_ops()
     try:
         import open_clip
     except ImportError as error:
@@ -62,18 +42,28 @@ def open_clip_config(spec: str) -> OpenClipVisionConfig:
     return _config_for(visual, name, pretrained or None)
 
 
-def _create_visual(name: str, pretrained: str | None) -> nn.Module:
+def _create_visual(name: str, pretrained: str | None, model_cfg: dict[str, Any] | None = None) -> nn.Module:
+    """open_clip's visual tower `name`; an unknown name with its saved `model_cfg` is registered with open_clip first
+    (through its public `add_model_config`, from a JSON file named after the model)."""
     open_clip = _import_open_clip()
-    model = open_clip.create_model(name, pretrained=pretrained)
+    if model_cfg is not None and open_clip.get_model_config(name) is None:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / f"{name}.json"
+            path.write_text(json.dumps(model_cfg), encoding="utf-8")
+            open_clip.add_model_config(path)
+    # open_clip moves the model to `device`; from_pretrained builds it on the meta device, then loads the weights.
+    model = open_clip.create_model(name, pretrained=pretrained, device=torch.get_default_device())
     return model.visual
 
 
 def _config_for(visual: nn.Module, name: str, pretrained: str | None) -> OpenClipVisionConfig:
+    open_clip = _import_open_clip()
     grid = visual.grid_size[0] if isinstance(visual.grid_size, tuple | list) else int(visual.grid_size)
     image = visual.image_size[0] if isinstance(visual.image_size, tuple | list) else int(visual.image_size)
     return OpenClipVisionConfig(
         model_name=name,
         pretrained=pretrained,
+        model_cfg=open_clip.get_model_config(name),
         hidden_size=int(visual.conv1.out_channels),
         num_hidden_layers=len(visual.transformer.resblocks),
         image_size=int(image),
@@ -131,7 +121,7 @@ def build_open_clip_tower(
 ) -> OpenClipVisionTower:
     """From a spec string (`open_clip:ViT-L-14-336:openai`) with weights, or from a saved config (random weights)."""
     if isinstance(source, OpenClipVisionConfig):
-        visual = _create_visual(source.model_name, None)
+        visual = _create_visual(source.model_name, None, source.model_cfg)
         config = source
     else:
         name, _, pretrained = source.removeprefix("open_clip:").partition(":")

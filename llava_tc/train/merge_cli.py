@@ -18,16 +18,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def merge_lora(run_dir: str | Path, out_dir: str | Path, base: str | Path | None = None) -> Path:
     """Merge and save; returns the output folder."""
-    from transformers import AutoImageProcessor
-
+    from llava_tc.model.processing import LlavaTCProcessor
     from llava_tc.train.lora import load_lora_run, merge_adapters
 
-    model, tokenizer = load_lora_run(run_dir, base)
+    model, _ = load_lora_run(run_dir, base)
     merged = merge_adapters(model)
     out = Path(out_dir)
     merged.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    AutoImageProcessor.from_pretrained(str(run_dir)).save_pretrained(out)
+    LlavaTCProcessor.from_pretrained(str(run_dir)).save_pretrained(out)
     return out
 
 

@@ -4,10 +4,11 @@ Run directory:
     config.yaml                 the resolved config (written before training)
     log.jsonl                   one JSON line per Trainer log event (loss, lr, grad norm, ...)
     checkpoint-N/               Trainer checkpoints; COMPLETE marks the ones whose save finished
-    finetune / full:            config.json + model.safetensors + tokenizer + preprocessor_config.json
-                                (loads with LlavaTCForConditionalGeneration.from_pretrained(RUN_DIR))
-    pretrain:                   mm_projector.safetensors (compressor + projector) + config.json + tokenizer + processor
-    lora:                       adapter/ (peft) + mm_projector.safetensors + config.json (base) + tokenizer + processor
+    finetune / full:            config.json + model.safetensors + the processor (tokenizer, processor_config.json,
+                                chat_template.jinja); loads with `import llava_tc` and AutoProcessor +
+                                AutoModelForImageTextToText (or LlavaTCForConditionalGeneration.from_pretrained)
+    pretrain:                   mm_projector.safetensors (compressor + projector) + config.json + the processor
+    lora:                       adapter/ (peft) + mm_projector.safetensors + config.json (base) + the processor
     DONE                        JSON summary, written last and atomically
 """
 
@@ -35,7 +36,7 @@ from llava_tc.train.checkpoints import (
     latest_complete_checkpoint,
     write_done,
 )
-from llava_tc.train.components import build_components
+from llava_tc.train.components import build_components, build_processor
 from llava_tc.train.logs import (
     JsonlLogger,
     configure_tensorboard,
@@ -171,6 +172,8 @@ def train(
     if config.model.pretrained_mm is not None:
         load_mm_weights(model, config.model.pretrained_mm)
     config.model.num_visual_tokens = model.num_visual_tokens
+    processor = build_processor(model, tokenizer, image_processor, config.data)
+    processor.set_generation_stops(model)
 
     # 2. Freeze for the stage.
     apply_trainable(model, trainable_components(config.stage, t.train_vision_tower, t.trainable))
@@ -186,15 +189,11 @@ def train(
     d = config.data
     dataset = LlavaJsonDataset(
         [DataSource(path, d.image_folder) for path in d.data],
-        tokenizer,
-        image_processor,
-        template=d.template,
+        processor,
         model_max_length=d.model_max_length,
-        num_visual_tokens=model.num_visual_tokens,
-        image_aspect=d.image_aspect,  # type: ignore[arg-type]
         on_bad_sample=d.on_bad_sample,  # type: ignore[arg-type]
     )
-    collator = LlavaCollator.from_tokenizer(tokenizer)
+    collator = LlavaCollator(processor.pad_token_id)
 
     # 4. Train.
     if t.deepspeed is not None:
@@ -209,7 +208,7 @@ def train(
         args=args,
         train_dataset=dataset,
         data_collator=collator,
-        processing_class=tokenizer,
+        processing_class=processor,
         callbacks=[CompletionMarker(), JsonlLogger(run_dir / "log.jsonl"), *(callbacks or [])],
         mm_learning_rate=t.mm_learning_rate,
         group_by_modality_length=d.group_by_modality_length,
@@ -223,7 +222,7 @@ def train(
     logger.info("trained %d steps in %.1f s", output.global_step, time.perf_counter() - start)
 
     # 5. Save what the stage produced, then DONE.
-    _save_final(config, trainer, model, tokenizer, image_processor, run_dir)
+    _save_final(config, trainer, model, processor, run_dir)
     result = _result_from_log(
         run_dir,
         config.stage,
@@ -240,14 +239,10 @@ def train(
 
 
 def _save_final(
-    config: TrainConfig,
-    trainer: LlavaTrainer,
-    model: torch.nn.Module,
-    tokenizer: Any,
-    image_processor: Any,
-    run_dir: Path,
+    config: TrainConfig, trainer: LlavaTrainer, model: torch.nn.Module, processor: Any, run_dir: Path
 ) -> None:
-    """Full model for finetune/full; compressor + projector (+ adapters for lora) otherwise. Collective under ZeRO-3."""
+    """Full model for finetune/full; compressor + projector (+ adapters for lora) otherwise; the processor always.
+    Collective under ZeRO-3."""
     should_save = trainer.args.should_save
     if config.stage in ("finetune", "full"):
         trainer.partial_checkpoints = False
@@ -258,6 +253,5 @@ def _save_final(
             save_adapters(model, run_dir, should_save)
         if should_save:
             model.config.save_pretrained(run_dir)
-            tokenizer.save_pretrained(run_dir)
     if should_save:
-        image_processor.save_pretrained(run_dir)
+        processor.save_pretrained(run_dir)

@@ -1,14 +1,17 @@
-"""Saving and loading parts of a model: the compressor + projector of a pretrain run, the trained tensors of a
-checkpoint, and the LoRA adapters. Under ZeRO-3 every parameter is gathered first, so files hold whole tensors,
-never a rank's shard; the gather is collective, so every rank must call these functions.
+"""Saving and loading parts of a model: the compressor + projector of a pretrain run (ours, or LLaVA's
+`mm_projector.bin`), the trained tensors of a checkpoint, the LoRA adapters, and the whole model of `init_from`
+(refused when it would leave a component newly initialised). Under ZeRO-3 every parameter is gathered first, so files
+hold whole tensors, never a rank's shard; the gather is collective, so every rank must call these functions.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Iterator
+import logging
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -16,7 +19,11 @@ from torch import nn
 
 from llava_tc.train.stages import MM_COMPONENTS
 
+logger = logging.getLogger(__name__)
+
 MM_WEIGHTS = "mm_projector.safetensors"
+LLAVA_MM_WEIGHTS = "mm_projector.bin"
+"""What LLaVA's pretrain stage writes (`--pretrain_mm_mlp_adapter`): its projector's state, keys `*mm_projector.*`."""
 TRAINED_WEIGHTS = "trained.safetensors"
 ADAPTER_DIR = "adapter"
 
@@ -63,25 +70,31 @@ def save_tensors(state: dict[str, torch.Tensor], path: Path) -> None:
 
 
 def load_into(model: nn.Module, path: Path, expected: Callable[[str], bool]) -> list[str]:
-    """Load a partial state dict; every key must exist in the model with the same shape, and every model tensor that
-    `expected` selects must be present, so a file from a different architecture fails loudly."""
+    """Load a partial state dict from a safetensors file (see `load_state_into`)."""
     if not path.is_file():
         raise FileNotFoundError(f"weights file not found: {path}")
-    state = load_file(str(path))
+    return load_state_into(model, load_file(str(path)), expected, str(path))
+
+
+def load_state_into(
+    model: nn.Module, state: dict[str, torch.Tensor], expected: Callable[[str], bool], source: str
+) -> list[str]:
+    """Every key must exist in the model with the same shape, and every model tensor that `expected` selects must be
+    present, so a file from a different architecture fails loudly."""
     own = dict(model.named_parameters()) | dict(model.named_buffers())
     unknown = sorted(set(state) - set(own))
     if unknown:
-        raise ValueError(f"{path}: tensors not in the model: {unknown[:5]}{' ...' if len(unknown) > 5 else ''}")
+        raise ValueError(f"{source}: tensors not in the model: {unknown[:5]}{' ...' if len(unknown) > 5 else ''}")
     missing = sorted(name for name in own if expected(name) and name not in state)
     if missing:
-        raise ValueError(f"{path}: model tensors missing from the file: {missing[:5]}")
+        raise ValueError(f"{source}: model tensors missing from the file: {missing[:5]}")
     params = [own[name] for name in state if isinstance(own[name], nn.Parameter)]
     with torch.no_grad(), _gathered_for_write(params):
         for name, value in state.items():
             target = own[name]
             shape = tuple(getattr(target, "ds_shape", target.shape))
             if tuple(value.shape) != shape:
-                raise ValueError(f"{path}: {name} has shape {tuple(value.shape)}, the model expects {shape}")
+                raise ValueError(f"{source}: {name} has shape {tuple(value.shape)}, the model expects {shape}")
             target.data.copy_(value.to(target.dtype))
     return sorted(state)
 
@@ -107,16 +120,98 @@ def save_mm_weights(model: nn.Module, folder: Path, should_save: bool = True) ->
     return path
 
 
-def load_mm_weights(model: nn.Module, run_dir: str | Path) -> list[str]:
-    """Initialise the compressor + projector from a pretrain run directory (checks its architecture matches)."""
-    run_dir = Path(run_dir)
-    config_file = run_dir / "config.json"
+def mm_weights_file(source: str | Path) -> Path:
+    """The compressor + projector file of `source`: a pretrain run directory (ours, or LLaVA's), or the file itself."""
+    source = Path(source)
+    if source.is_file():
+        if source.suffix not in (".safetensors", ".bin"):
+            raise ValueError(
+                f"{source}: expected {MM_WEIGHTS} (llava-tc pretrain) or {LLAVA_MM_WEIGHTS} (LLaVA pretrain)"
+            )
+        return source
+    if not source.is_dir():
+        raise FileNotFoundError(
+            f"pretrained_mm: {source} does not exist (a pretrain run directory or its weights file)"
+        )
+    for name in (MM_WEIGHTS, LLAVA_MM_WEIGHTS):
+        if (source / name).is_file():
+            return source / name
+    raise FileNotFoundError(
+        f"pretrained_mm: {source} holds neither {MM_WEIGHTS} (a llava-tc pretrain run) nor {LLAVA_MM_WEIGHTS}"
+        " (a LLaVA pretrain run)"
+    )
+
+
+def llava_projector_state(path: Path) -> dict[str, torch.Tensor]:
+    """LLaVA's `mm_projector.bin` as our projector's state: LLaVA loads it with the part of each key after
+    `mm_projector.` (`get_w` in haotian-liu/LLaVA llava/model/llava_arch.py, c121f04), whose layout (a Linear, or a
+    Sequential of Linear/GELU) is ours, so `model.mm_projector.0.weight` becomes `projector.0.weight`."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    other = sorted(key for key in state if "mm_projector." not in key)
+    if other:
+        raise ValueError(f"{path}: tensors that are not LLaVA's mm_projector (not used by llava_tc): {other[:5]}")
+    return {"projector." + key.split("mm_projector.", 1)[1]: value for key, value in state.items()}
+
+
+def load_mm_weights(model: nn.Module, source: str | Path) -> list[str]:
+    """Initialise the compressor + projector from a pretrain run (its directory or weights file): ours
+    (`mm_projector.safetensors`, architecture checked against its config.json) or LLaVA's (`mm_projector.bin`, the
+    projector only, so the compressor must have no weights of its own, as `identity`)."""
+    path = mm_weights_file(source)
+    if path.suffix == ".bin":
+        return load_state_into(model, llava_projector_state(path), is_mm_parameter, str(path))
+    config_file = path.parent / "config.json"
     if config_file.is_file():
         saved = json.loads(config_file.read_text(encoding="utf-8"))
         own = model.config
         for key in ("compressor", "num_visual_tokens", "projector"):
             if key in saved and saved[key] != getattr(own, key):
                 raise ValueError(
-                    f"{run_dir}: the pretrain run has {key}={saved[key]!r} but this model has {getattr(own, key)!r}"
+                    f"{path.parent}: the pretrain run has {key}={saved[key]!r} but this model has {getattr(own, key)!r}"
                 )
-    return load_into(model, run_dir / MM_WEIGHTS, is_mm_parameter)
+    return load_into(model, path, is_mm_parameter)
+
+
+def component_of(name: str) -> str:
+    return name.split(".", 1)[0]
+
+
+def load_init_from(folder: str | Path, allow_new_weights: Sequence[str] = (), **options: Any) -> nn.Module:
+    """The llava_tc model saved in `folder`, refused when the checkpoint would leave any tensor of a component newly
+    initialised (absent, or of another shape) unless that component is in `allow_new_weights`, or when it holds
+    tensors the model does not use; `options` go to `from_pretrained` (dtype, attn_implementation)."""
+    from llava_tc.model.modeling import LlavaTCForConditionalGeneration
+
+    folder = Path(folder)
+    config_file = folder / "config.json"
+    if not config_file.is_file():
+        raise FileNotFoundError(f"init_from: {folder} has no config.json (expected a llava-tc run directory)")
+    model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
+    if model_type == "llava":
+        raise ValueError(
+            f"init_from: {folder} is an HF LlavaForConditionalGeneration checkpoint; convert it first with"
+            f" `llava-tc import-hf-llava {folder} RUN_DIR` and start from RUN_DIR"
+        )
+    if model_type != "llava_tc":
+        raise ValueError(f"init_from: {folder} holds a {model_type!r} model; expected a llava-tc run (llava_tc)")
+    model, info = LlavaTCForConditionalGeneration.from_pretrained(folder, output_loading_info=True, **options)
+    fresh = sorted({*info["missing_keys"], *(entry[0] for entry in info.get("mismatched_keys", []))})
+    if info["unexpected_keys"]:
+        unused = sorted(info["unexpected_keys"])
+        raise ValueError(f"init_from: {folder} holds {len(unused)} tensors this model does not use: {unused[:5]}")
+    refused = sorted({component_of(name) for name in fresh} - set(allow_new_weights))
+    if refused:
+        names = [name for name in fresh if component_of(name) in refused]
+        raise ValueError(
+            f"init_from: {folder} has no weights for {len(names)} tensors of {refused} (e.g. {names[:3]}), which would"
+            " start newly initialised; start from a complete checkpoint, or allow it explicitly with"
+            f" model.allow_new_weights: {refused}"
+        )
+    if fresh:
+        logger.warning(
+            "init_from %s: %d tensors of %s newly initialised (allowed by allow_new_weights)",
+            folder,
+            len(fresh),
+            sorted({component_of(name) for name in fresh}),
+        )
+    return model

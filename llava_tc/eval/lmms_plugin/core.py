@@ -1,5 +1,6 @@
 """What the lmms-eval model does, without lmms-eval: greedy generation with stop strings, and continuation
-log-likelihoods, on our prompt layout (the same template, `<image>` placement and QueCC query as `llava-tc eval`).
+log-likelihoods, on our prompt layout (the run's processor: the same template, `<image>` placement and QueCC query as
+`llava-tc eval`).
 
 Kept apart from the lmms-eval class so it is tested on every machine, lmms-eval installed or not.
 """
@@ -103,16 +104,18 @@ def loglikelihood(
         raise ValueError(f"continuation {continuation!r} tokenises to nothing")
     item = generator.encode("loglikelihood", question_text(context), list(images))
     item["input_ids"] = torch.cat([item["input_ids"], torch.tensor(target, dtype=torch.long)])
-    batch = generator.collator([item])
-    device = generator.loaded.device
-    inputs = {
-        key: batch[key].to(device)
-        for key in ("input_ids", "attention_mask", "query_input_ids", "query_attention_mask", "pixel_values")
-        if batch[key] is not None
-    }
-    logits = generator.model(**inputs).logits[0, -len(target) - 1 : -1].float()
-    log_probs = torch.log_softmax(logits, dim=-1)
+    logits = generator.model(**generator.model_inputs(generator.collator([item]))).logits
+    log_probs = torch.log_softmax(logits[0, -len(target) - 1 : -1].float(), dim=-1)
     target_ids = torch.tensor(target, device=log_probs.device)
     total = float(log_probs.gather(1, target_ids.unsqueeze(1)).sum())
-    greedy = bool((logits.argmax(dim=-1) == target_ids).all())
+    greedy = bool((log_probs.argmax(dim=-1) == target_ids).all())
     return total, greedy
+
+
+def as_lmms_loss(log_likelihood: float, is_greedy: bool) -> tuple[float, bool]:
+    """lmms-eval's convention for a log-likelihood request's result: a loss. Its models return their LM loss, so
+    multiple-choice scoring takes the choice with the *smallest* value (`np.argmin(lls)` in
+    `ConfigurableTask.process_results`, lmms-eval 0.7.x; lm-eval-harness takes the largest log-likelihood instead).
+    The negated sum ranks choices exactly as lm-eval-harness does, for `acc` and for the length-normalised
+    `acc_norm`."""
+    return -log_likelihood, is_greedy

@@ -4,8 +4,9 @@
     accelerate launch --num_processes 8 -m lmms_eval --model llava_tc --model_args pretrained=RUN_DIR --tasks gqa
 
 `model_args`: `pretrained` (run directory or save_pretrained folder), `dtype` (auto | float32 | bfloat16 | float16),
-`template`, `image_aspect` (override the run's), `device`. Prompts use the run's conversation template, one
-`<image>` per visual in front of the question, and the question as QueCC's query, exactly as `llava-tc eval` does.
+`template`, `image_aspect` (override the run's), `device`. Prompts use the run's processor: its conversation
+template, one `<image>` per visual in front of the question, and the question as QueCC's query, exactly as
+`llava-tc eval` does. Log-likelihood requests return a loss (the negated log-likelihood), as lmms-eval expects.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from llava_tc.eval.distributed import Shard, default_device
-from llava_tc.eval.lmms_plugin.core import GenerationRequest, generate_until, loglikelihood
+from llava_tc.eval.lmms_plugin.core import GenerationRequest, as_lmms_loss, generate_until, loglikelihood
 from llava_tc.eval.loading import load_for_eval
 from llava_tc.eval.runner import AnswerGenerator
 
@@ -108,7 +109,8 @@ class LlavaTCLmms(lmms):
             document = self.task_dict[task][split][doc_id]
             continuation = doc_to_target if isinstance(doc_to_target, str) else doc_to_target(document)
             images = self._images(doc_to_visual, doc_id, task, split)
-            results.append(loglikelihood_response(loglikelihood(self.generator, context, str(continuation), images)))
+            score = loglikelihood(self.generator, context, str(continuation), images)
+            results.append(loglikelihood_response(as_lmms_loss(*score)))
         return results
 
     def generate_until_multi_round(self, requests: list[Instance]) -> list[str]:
