@@ -264,8 +264,45 @@ def test_mmmu_lowercases_before_splitting_sentences() -> None:
     assert one("mmmu", "The answer is 3. So it is 4", **meta) == (0.0, 1.0)  # one sentence: the shortest tail "4"
 
 
+# CAT_SHORT2LONG's order in mmmu/utils/data_utils.py, the order main_parse_and_eval.py and main_eval_only.py walk
+MMMU_SUBJECTS = [
+    "Accounting",
+    "Agriculture",
+    "Architecture_and_Engineering",
+    "Art",
+    "Art_Theory",
+    "Basic_Medical_Science",
+    "Biology",
+    "Chemistry",
+    "Clinical_Medicine",
+    "Computer_Science",
+    "Design",
+    "Diagnostics_and_Laboratory_Medicine",
+    "Economics",
+    "Electronics",
+    "Energy_and_Power",
+    "Finance",
+    "Geography",
+    "History",
+    "Literature",
+    "Manage",
+    "Marketing",
+    "Materials",
+    "Math",
+    "Mechanical_Engineering",
+    "Music",
+    "Pharmacy",
+    "Physics",
+    "Psychology",
+    "Public_Health",
+    "Sociology",
+]
+
+
 def test_mmmu_guesses_unparseable_choices_from_the_seeded_stream() -> None:
-    """random.seed(42) at import; one random.choice per unparseable answer, subjects alphabetically."""
+    """random.seed(42) at import; one random.choice per unparseable answer, subjects in the script's order, which
+    is the alphabetical order the scorer uses."""
+    assert sorted(MMMU_SUBJECTS) == MMMU_SUBJECTS
     guesses = random.Random(42)
     expected = [guesses.choice("ABCD") for _ in range(3)]  # ["A", "A", "C"]
     samples = [

@@ -153,15 +153,17 @@ mmmu/<Subject>/validation-00000-of-00001.parquet   the HF dataset MMMU/MMMU: col
     def metrics(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
         raw = self.answers_for(samples, answers)
         subjects = [s.meta["subject"] for s in samples]
-        right = self._official_right(samples, raw) if self.official else self._lenient_right(samples, raw)
         if self.official:
+            right = self._official_right(samples, raw)
             # calculate_ins_level_acc: subject accuracies weighted by their sizes, summed in the script's order
-            per_subject = {
+            by_subject = {
                 subject: [r for r, t in zip(right, subjects, strict=True) if t == subject] for subject in subjects
             }
-            weighted = sum(sum(v) / len(v) * len(v) for _, v in sorted(per_subject.items()))
-            overall = weighted / len(right) if right else 0.0
+            overall = (
+                sum(sum(v) / len(v) * len(v) for _, v in sorted(by_subject.items())) / len(right) if right else 0.0
+            )
         else:
+            right = self._lenient_right(samples, raw)
             overall = mean(right)
         return [
             Metric("accuracy", overall, len(right)),
