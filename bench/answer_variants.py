@@ -51,6 +51,7 @@ _OPTION_SETS = (
     ["sunny", "rainy"],
     ["the left one", "the right one", "neither", "both"],
     ["increase", "decrease", "stay the same", "cannot tell"],
+    ["None", "1", "2", "3"],
 )
 _GQA_ANSWERS = ("yes", "no", "left", "right", "black", "white", "table", "man", "wood", "large")
 _GQA_STRUCTURAL = ("verify", "query", "choose", "logical", "compare")
@@ -87,6 +88,8 @@ def _letter_answer(rng: random.Random, options: list[str], letter: str) -> str:
         f"{letter}, {text}",
         "I don't know",
         "I cannot tell from the image.",
+        "None",
+        "N/A",
     ]
     return rng.choice(forms)
 

@@ -10,13 +10,16 @@ Each reference returns the benchmark's primary official metric for (samples, ans
 from __future__ import annotations
 
 import contextlib
+import csv
 import functools
+import io
 import random
 import re
 import string
 from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 
 from llava_tc.eval.benchmarks.base import EvalSample
 from llava_tc.eval.benchmarks.mme import PERCEPTION
@@ -243,11 +246,19 @@ def can_infer(answer: str, choices: dict[str, str]) -> str | bool:
     return cands[0] if len(cands) == 1 else False
 
 
+def read_back(predictions: list[str]) -> list[str]:
+    """The predictions as VLMEvalKit sees them after dumping its sheet and reading it back with pandas (string
+    cells kept as strings, pandas' default missing values read as NaN)."""
+    sheet = io.StringIO()
+    pd.DataFrame({"prediction": predictions}).to_csv(sheet, sep="\t", index=False, quoting=csv.QUOTE_ALL)
+    return [str(x) for x in pd.read_csv(io.StringIO(sheet.getvalue()), sep="\t", dtype=str)["prediction"]]
+
+
 def mmbench(samples: list[EvalSample], answers: dict[str, str]) -> float:
     """mcq_circular_eval with model=None: a group hits only if every rotation is inferred as its answer."""
     groups: dict[int, list[bool]] = {}
-    for s in samples:
-        prediction = answers[s.id] if answers[s.id] != "" else "nan"  # str(NaN) after pandas reads the sheet
+    predictions = read_back([answers[s.id] for s in samples])
+    for s, prediction in zip(samples, predictions, strict=True):
         choices = {chr(ord("A") + i): o for i, o in enumerate(s.meta["options"])}
         groups.setdefault(s.meta["group"], []).append(can_infer(prediction, choices) == s.meta["answer"])
     return float(np.mean([all(v) for v in groups.values()]))

@@ -3,15 +3,17 @@ also pins what the lenient reading (the pre-protocol scorers) gives, to show the
 
 from __future__ import annotations
 
+import io
 import json
 import random
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from llava_tc.eval.benchmarks import EvalSample, get_benchmark
 from llava_tc.eval.benchmarks.mathvista import official_extraction, official_prediction
-from llava_tc.eval.benchmarks.mmbench import vlmevalkit_infer
+from llava_tc.eval.benchmarks.mmbench import PANDAS_MISSING, vlmevalkit_infer
 from llava_tc.eval.benchmarks.options import parse_option_letter
 from llava_tc.eval.benchmarks.scienceqa import parse_scienceqa_official
 from llava_tc.eval.benchmarks.vqa_eval import (
@@ -208,6 +210,7 @@ def test_seed_bench_needs_the_exact_letter() -> None:
         ("(A)", 1.0),
         ("A.", 1.0),
         ("A. sunny", 1.0),
+        ("A\x00", 1.0),  # numpy string arrays ignore trailing NULs
     ],
 )
 def test_ai2d_uses_the_lmms_eval_filter_and_exact_match(text: str, official: float) -> None:
@@ -225,6 +228,17 @@ def test_mmbench_exact_matching_rejects_lowercase_letters_and_zero_width_spaces(
     meta = {"group": 0, "options": options, "answer": "A", "category": "c", "l2_category": "l"}
     samples = [EvalSample(str(k), None, "p", meta | {"rotation": k}) for k in range(2)]
     assert both("mmbench", samples, {"0": "A", "1": "a."}) == (0.0, 1.0)
+
+
+def test_mmbench_reads_answers_that_pandas_takes_for_missing_as_nan() -> None:
+    """VLMEvalKit reads its prediction sheet back with pandas: "None", "N/A", "" become NaN, i.e. "nan"."""
+    from pandas._libs.parsers import STR_NA_VALUES
+
+    assert PANDAS_MISSING == STR_NA_VALUES and pd.isna(pd.read_csv(io.StringIO('x\n"None"\n'))["x"][0])
+    options = ["None", "1", "2", "3"]
+    assert vlmevalkit_infer("None", options) is None and vlmevalkit_infer("none", options) == "A"
+    meta = {"group": 0, "options": options, "answer": "A", "category": "c", "l2_category": "l", "rotation": 0}
+    assert both("mmbench", [EvalSample("0", None, "p", meta)], {"0": "None"}) == (0.0, 1.0)
 
 
 # Open answers
@@ -347,3 +361,6 @@ def test_mathvista_without_gpt_a_bare_letter_becomes_the_nearest_choice() -> Non
     }
     assert one("mathvista", "7", **integer) == (1.0, 1.0)
     assert one("mathvista", "There are 7 apples.", **integer) == (0.0, 1.0)
+    # calculate_score.py's `except Exception` around str(int(float(x))): an infinite extraction is simply wrong
+    assert official_prediction("inf", integer, "1") is None
+    assert one("mathvista", 'The answer is "inf".', **integer) == (0.0, 0.0)

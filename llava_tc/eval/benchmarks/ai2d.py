@@ -6,6 +6,7 @@ and `utils.py`, metric `lmms_eval/api/metrics.py`): its `MultiChoiceRegexFilter`
 starts with `\\s*([A-Z])\\.` and the whole answer otherwise; lmms-eval then trims it, and `exact_match` with
 ignore_case and ignore_punctuation compares it with the answer letter after lowercasing both and deleting ASCII
 punctuation. So "B", "b", "(B)", "B." and "B. sun" are right; "The answer is B.", "B: sun" and "B sun" are wrong.
+`exact_match` compares numpy string arrays, which ignore trailing NUL characters: "B\\x00" is right too.
 Lenient: `options.parse_option_letter`.
 """
 
@@ -27,7 +28,12 @@ def ai2d_official_right(answer: str, letter: str) -> bool:
     """lmms-eval's filter + exact_match(ignore_case, ignore_punctuation) of one answer against the answer letter."""
     found = _LEADING_LETTER.match(answer)
     filtered = (found.group(1) if found else answer).strip()
-    return filtered.lower().translate(_NO_PUNCTUATION) == letter.lower().translate(_NO_PUNCTUATION)
+    return _numpy_exact(filtered) == _numpy_exact(letter)
+
+
+def _numpy_exact(text: str) -> str:
+    """What exact_match compares: lowercased, ASCII punctuation deleted, trailing NULs ignored (numpy strings)."""
+    return text.lower().translate(_NO_PUNCTUATION).rstrip("\x00")
 
 
 class AI2D(Benchmark):

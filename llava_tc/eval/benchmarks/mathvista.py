@@ -87,7 +87,7 @@ def official_prediction(extraction: str, record: dict, sample_id: str) -> str | 
             return str(int(float(extraction)))
         if answer_type == "float":
             return str(round(float(extraction), int(record["precision"])))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):  # the script's `except Exception`; int(inf) overflows
         return None
     if answer_type == "list":
         return str(extraction)

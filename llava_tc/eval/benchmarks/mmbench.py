@@ -15,9 +15,10 @@ replaces `.()[],:;!*#{}` by spaces and splits on whitespace; a single option let
 is one of the last four; else "answer is X" (X in A-D, case-insensitive); else exactly one option text (lowercased)
 inside the lowercased answer, unless the answer is longer than twice all option texts together. So "a." and
 "B\u200b" (a zero-width space is no whitespace) fail. We read it with the environment variable VERBOSE unset (set,
-it also rejects a lone "A" in answers over three tokens), and an empty answer as "nan", as VLMEvalKit does after
-reading the sheet back with pandas. The official submission carries the raw answers, as LLaVA's
-`scripts/convert_mmbench_for_submission.py` (haotian-liu/LLaVA c121f0432da2) uploads them. Lenient:
+it also rejects a lone "A" in answers over three tokens), and an empty answer, or one that pandas reads as missing
+("None", "N/A", "NA", "null", ...), as "nan", as VLMEvalKit does after reading its prediction sheet back with pandas
+(`vlmeval/smp/file.py` `load`: `pd.read_excel`, default `na_values`). The official submission carries the raw
+answers, as LLaVA's `scripts/convert_mmbench_for_submission.py` (haotian-liu/LLaVA c121f0432da2) uploads them. Lenient:
 `options.parse_option_letter`, in the score, and in the submission (the parsed letter where one is found, else the
 raw answer).
 """
@@ -47,12 +48,36 @@ _REFUSALS = (
     "Cannot determine the answer",
 )
 _TOKEN_BREAKS = ".()[],:;!*#{}"
+# pandas' default `na_values`: a prediction cell holding one of these is read back as NaN, i.e. the answer "nan"
+PANDAS_MISSING = frozenset(
+    [
+        "",
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "-1.#IND",
+        "-1.#QNAN",
+        "-NaN",
+        "-nan",
+        "1.#IND",
+        "1.#QNAN",
+        "<NA>",
+        "N/A",
+        "NA",
+        "NULL",
+        "NaN",
+        "None",
+        "n/a",
+        "nan",
+        "null",
+    ]
+)
 _VERBOSE_ANSWER = re.compile(r"(?i)(?:correct\s+)?answer\s+is\s+\**([ABCD])\**")
 
 
 def vlmevalkit_infer(answer: str, options: list[str]) -> str | None:
     """VLMEvalKit's `can_infer(answer, choices)`: an option letter, "Z" (a refusal) or None (its False)."""
-    answer = answer or "nan"
+    answer = "nan" if answer in PANDAS_MISSING else answer
     choices = dict(zip(LETTERS, options, strict=False))
     return _infer_option(answer, choices) or _infer_text(answer, choices)
 

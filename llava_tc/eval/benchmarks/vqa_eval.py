@@ -109,7 +109,7 @@ def process_punctuation(text: str, comma: re.Pattern[str] = VQA_COMMA) -> str:
             out = out.replace(p, "")
         else:
             out = out.replace(p, " ")
-    return PERIOD_STRIP.sub("", out, PERIOD_STRIP_COUNT)
+    return PERIOD_STRIP.sub("", out, count=PERIOD_STRIP_COUNT)
 
 
 def process_digit_article(text: str, contractions: dict[str, str] = VQA_CONTRACTIONS) -> str:
