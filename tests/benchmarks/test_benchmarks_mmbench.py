@@ -47,11 +47,11 @@ def test_mmbench_generates_rotations_when_the_tsv_has_none(tmp_path: Path) -> No
     image = base64.b64encode(b"\x89PNG fake").decode()
     (tmp_path / "mmbench").mkdir()
     header = "index\tquestion\thint\tA\tB\tC\tD\tanswer\tcategory\timage\tsource\tl2-category\tcomment\tsplit\n"
-    row = f"7\tWhich is largest?\tnan\tant\tcat\twhale\tnan\tC\tsize\t{image}\tx\tFP-C\tnan\tdev\n"
+    row = f"7\tWhich is largest?\tN/A\tant\tcat\twhale\tNA\tC\tsize\t{image}\tx\tFP-C\tnan\tdev\n"  # pandas: NaN
     (tmp_path / "mmbench" / "mmbench_dev_20230712.tsv").write_text(header + row)
     bench = get_benchmark("mmbench", "lenient")
     samples = bench.load(tmp_path)
-    assert [s.id for s in samples] == ["7/r0", "7/r1", "7/r2"]
+    assert [s.id for s in samples] == ["7/r0", "7/r1", "7/r2"] and samples[0].meta["hint"] == ""
     # whale (C) moves to B after one rotation and to A after two
     assert [(s.meta["options"], s.meta["answer"]) for s in samples] == [
         (["ant", "cat", "whale"], "C"),

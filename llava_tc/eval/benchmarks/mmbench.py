@@ -110,9 +110,11 @@ def _infer_text(answer: str, choices: dict[str, str]) -> str | None:
 
 
 def _cell(row: dict[str, str], key: str) -> str:
-    """A TSV cell with pandas' missing-value spellings read as empty."""
-    value = (row.get(key) or "").strip()
-    return "" if value.lower() in ("nan", "none") else value
+    """A TSV cell, empty where LLaVA (`pd.read_table` + `is_none` in `llava/eval/model_vqa_mmbench.py`) and
+    VLMEvalKit (`pd.read_csv`) see a missing value: pandas' missing-value spellings, "nan" and "none" in any case."""
+    raw = row.get(key) or ""
+    value = raw.strip()
+    return "" if raw in PANDAS_MISSING or value.lower() in ("nan", "none") else value
 
 
 def _read_tsv(path: Path) -> list[dict[str, str]]:
