@@ -38,7 +38,7 @@ def row(run: str, benchmark: str, metric: str, value: float, ts: str = "2025-01-
 def test_columns_are_exactly_the_contract() -> None:
     assert COLUMNS == (
         "run", "llm", "llm_params", "vision_tower", "compressor", "num_visual_tokens",
-        "benchmark", "split", "metric", "value", "n", "timestamp",
+        "benchmark", "split", "protocol", "metric", "value", "n", "timestamp",
     )  # fmt: skip
 
 
@@ -83,7 +83,9 @@ def test_a_crash_mid_append_leaves_the_table_intact(tmp_path: Path, monkeypatch:
 def test_read_errors_name_file_line_and_column(tmp_path: Path) -> None:
     path = tmp_path / "results.csv"
     append_results(path, [row("a", "gqa", "accuracy", 0.5)])
-    path.write_text(path.read_text() + "b,llm,many,clip,pool,4,gqa,dev,accuracy,0.5,3,2025-01-01T00:00:00+00:00\n")
+    path.write_text(
+        path.read_text() + "b,llm,many,clip,pool,4,gqa,dev,official,accuracy,0.5,3,2025-01-01T00:00:00+00:00\n"
+    )
     with pytest.raises(ValueError, match=r"results\.csv line 3, column 'llm_params': cannot read 'many'"):
         read_results(path)
     with pytest.raises(ValueError, match=r"must end in \.csv or \.jsonl"):
@@ -95,6 +97,50 @@ def test_rows_validate_their_types() -> None:
         row("a", "gqa", "accuracy", 0.5, num_visual_tokens=2.5)
     with pytest.raises(ValueError, match="timestamp must be UTC"):
         row("a", "gqa", "accuracy", 0.5, ts="2025-01-01T00:00:00")
+    with pytest.raises(ValueError, match="protocol must be one of official, lenient, got 'loose'"):
+        row("a", "gqa", "accuracy", 0.5, protocol="loose")
+    assert row("a", "gqa", "accuracy", 0.5).protocol == "official"  # the default
+
+
+LEGACY_HEADER = "run,llm,llm_params,vision_tower,compressor,num_visual_tokens,benchmark,split,metric,value,n,timestamp"
+LEGACY_LINE = "old,qwen2-0.5b,494000000,clip,quecc,4,gqa,testdev,accuracy,0.61,12578,2024-06-01T00:00:00+00:00"
+
+
+def test_tables_from_before_the_protocol_column_read_as_lenient(tmp_path: Path) -> None:
+    csv_path = tmp_path / "old.csv"
+    csv_path.write_text(f"{LEGACY_HEADER}\n{LEGACY_LINE}\n")
+    (legacy,) = read_results(csv_path)
+    assert (legacy.run, legacy.protocol, legacy.value, legacy.n) == ("old", "lenient", 0.61, 12578)
+    jsonl_path = tmp_path / "old.jsonl"
+    record = {k: v for k, v in json.loads(json.dumps(legacy.__dict__)).items() if k != "protocol"}
+    jsonl_path.write_text(json.dumps(record) + "\n")
+    assert read_results(jsonl_path) == [legacy]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_appending_to_an_old_table_adds_the_column_once(
+    tmp_path: Path, suffix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / f"old{suffix}"
+    if suffix == ".csv":
+        path.write_text(f"{LEGACY_HEADER}\n{LEGACY_LINE}\n")
+    else:
+        record = dict(zip(LEGACY_HEADER.split(","), LEGACY_LINE.split(","), strict=True))
+        path.write_text(json.dumps(record) + "\n")
+    new = row("new", "gqa", "accuracy", 0.5)
+    with caplog.at_level("WARNING"):
+        append_results(path, [new])
+    assert "its 1 rows are marked 'lenient'" in caplog.text
+    rows = read_results(path)
+    assert [(r.run, r.protocol) for r in rows] == [("old", "lenient"), ("new", "official")]
+    lines = path.read_text().splitlines()
+    if suffix == ".csv":
+        assert lines[0] == ",".join(COLUMNS)
+    else:
+        assert all(json.loads(line)["protocol"] for line in lines)
+    caplog.clear()
+    append_results(path, [new])  # already migrated: a plain append
+    assert not caplog.text and len(read_results(path)) == 3
 
 
 def full_run(run: str, **overrides: float) -> list[ResultRow]:
@@ -137,6 +183,22 @@ def test_summary_average_latest_wins_and_missing_is_missing() -> None:
     assert format_summary(summary, "csv").splitlines()[0].startswith("run,llm,V,mme,gqa")
 
 
+def test_summary_never_mixes_protocols() -> None:
+    rows = [
+        *full_run("a"),
+        row("a", "gqa", "accuracy", 0.9, ts="2025-03-01T00:00:00+00:00", protocol="lenient"),  # newer, but lenient
+        row("b", "gqa", "accuracy", 0.7, protocol="lenient"),
+    ]
+    official = summarise(rows)
+    assert official.protocol == "official" and official.values["a"]["gqa"] == 0.6
+    assert official.runs == ["a"]  # b has a lenient row only
+    lenient = summarise(rows, protocol="lenient")
+    assert lenient.values["a"]["gqa"] == 0.9 and lenient.values["b"]["gqa"] == 0.7
+    assert lenient.values["a"]["mme"] is None and lenient.averages["a"] is None
+    with pytest.raises(ValueError, match="unknown scoring protocol 'strict'"):
+        summarise(rows, protocol="strict")
+
+
 def test_results_cli_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "results.jsonl"
     append_results(path, [row("a", "gqa", "accuracy", 0.5), row("a", "pope", "f1", 0.7)])
@@ -148,3 +210,10 @@ def test_results_cli_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert out.splitlines()[0] == "| run | llm | V | gqa | pope | avg(2) |"
     assert out.splitlines()[2] == "| a | qwen2-0.5b | 4 | 50.0 | 70.0 | 60.0 |"  # (0.5 + 0.7) / 2
     assert results_cli.run(parser.parse_args(["summary", str(tmp_path / "none.csv")])) == 1
+    assert results_cli.run(parser.parse_args(["summary", str(path), "--protocol", "lenient"])) == 1
+    assert "no rows scored by protocol 'lenient' (it has: official)" in capsys.readouterr().err
+    append_results(path, [row("a", "gqa", "accuracy", 0.8, protocol="lenient")])
+    assert (
+        results_cli.run(parser.parse_args(["summary", str(path), "--protocol", "lenient", "--benchmarks", "gqa"])) == 0
+    )
+    assert capsys.readouterr().out.splitlines()[2] == "| a | qwen2-0.5b | 4 | 80.0 | 80.0 |"

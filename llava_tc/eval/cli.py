@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from llava_tc.eval.benchmarks import list_benchmarks
+from llava_tc.eval.benchmarks import DEFAULT_PROTOCOL, PROTOCOLS, get_benchmark, list_benchmarks
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,6 +20,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", required=True, help="folder holding the benchmark's files (docs/benchmarks.md)")
     parser.add_argument("--out", required=True, help="output folder: answers.jsonl, scores.json, submission file")
     parser.add_argument("--split", default=None, help="benchmark split (default: the benchmark's default split)")
+    parser.add_argument(
+        "--protocol",
+        default=DEFAULT_PROTOCOL,
+        choices=PROTOCOLS,
+        help="scoring protocol: the benchmark's official one, or our lenient reading (docs/benchmarks.md); "
+        "default: %(default)s",
+    )
     parser.add_argument("--results", default=None, help="results table to append to (.csv or .jsonl)")
     parser.add_argument("--run-name", default=None, help="`run` column of the results table (default: model folder)")
     parser.add_argument("--batch-size", type=int, default=8, help="questions per generate call (default: 8)")
@@ -40,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         metrics = evaluate(
             args.model,
-            args.benchmark,
+            get_benchmark(args.benchmark, args.protocol),
             args.data_root,
             args.out,
             split=args.split,
@@ -61,5 +68,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     for metric in metrics:
-        print(f"{args.benchmark}\t{metric.name}\t{metric.value:.4f}\tn={metric.n}")
+        print(f"{args.benchmark}\t{metric.name}\t{metric.value:.4f}\tn={metric.n}\t{metric.protocol}")
     return 0

@@ -5,6 +5,11 @@ Appends are crash-safe: the file is rewritten to a temporary sibling, fsynced an
 (under an exclusive lock, so concurrent evaluations cannot lose each other's rows), so a crash leaves either the old
 or the new table, never a torn line.
 
+Every row records the scoring protocol that produced it (`protocol`: "official", the default, or "lenient"; see
+docs/benchmarks.md). Tables written before that column existed are read with protocol "lenient", because the
+scorers of that time are today's lenient readings (up to one bug fix in the lenient option-letter parser); appending
+to such a table rewrites it once with the column added (logged). Summaries use one protocol, "official" unless told.
+
 Paper-style average (the scaling-law target of "Inference Optimal VLMs Need Fewer Visual Tokens and More Parameters"):
 the mean over MME, GQA, AI2D, MMBench, MMMU, ScienceQA-IMG, MathVista, POPE and ChartQA of each benchmark's primary
 metric, every one on [0, 1]: MME perception points are divided by their maximum, 2000; POPE uses its mean F1; all
@@ -20,26 +25,32 @@ import dataclasses
 import fcntl
 import io
 import json
+import logging
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from llava_tc.atomic import write_atomic
-from llava_tc.eval.benchmarks import BENCHMARKS, get_benchmark
+from llava_tc.eval.benchmarks import BENCHMARKS, DEFAULT_PROTOCOL, PROTOCOLS, get_benchmark
+from llava_tc.eval.benchmarks.base import check_protocol
 from llava_tc.eval.benchmarks.mme import PERCEPTION_MAX
+
+log = logging.getLogger(__name__)
 
 PAPER_AVERAGE = ("mme", "gqa", "ai2d", "mmbench", "mmmu", "scienceqa_img", "mathvista", "pope", "chartqa")
 # Divisors that put a benchmark's primary metric on [0, 1]; benchmarks not listed are already there.
 NORMALISERS: dict[str, float] = {"mme": PERCEPTION_MAX}
 
 _INT_FIELDS = ("llm_params", "num_visual_tokens", "n")
+LEGACY_PROTOCOL = "lenient"  # what rows of tables without a protocol column were scored by
 
 
 @dataclass
 class ResultRow:
-    """One score of one run; `llm_params` is the LLM's parameter count, `timestamp` ISO-8601 UTC."""
+    """One score of one run; `llm_params` is the LLM's parameter count, `protocol` the scoring protocol ("official"
+    or "lenient"), `timestamp` ISO-8601 UTC."""
 
     run: str
     llm: str
@@ -49,12 +60,15 @@ class ResultRow:
     num_visual_tokens: int
     benchmark: str
     split: str
+    protocol: str = field(default=DEFAULT_PROTOCOL, kw_only=True)
     metric: str
     value: float
     n: int
     timestamp: str
 
     def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"ResultRow.protocol must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}")
         for name in _INT_FIELDS:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -73,6 +87,7 @@ class ResultRow:
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(ResultRow))
+LEGACY_COLUMNS: tuple[str, ...] = tuple(c for c in COLUMNS if c != "protocol")
 
 
 def utc_now() -> str:
@@ -113,7 +128,10 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def append_results(path: str | Path, rows: Iterable[ResultRow]) -> None:
-    """Append rows to a .csv (header written for a new file, checked for an existing one) or .jsonl table."""
+    """Append rows to a .csv (header written for a new file, checked for an existing one) or .jsonl table.
+
+    A table from before the protocol column is rewritten once in the current format, its rows marked "lenient".
+    """
     path = Path(path)
     fmt = _format(path)
     rows = list(rows)
@@ -121,21 +139,44 @@ def append_results(path: str | Path, rows: Iterable[ResultRow]) -> None:
     with _locked(path):
         existing = path.read_text(encoding="utf-8") if path.exists() else ""
         if fmt == "csv" and existing:
-            header = next(csv.reader([existing.splitlines()[0]]), [])
-            if tuple(header) != COLUMNS:
+            header = tuple(next(csv.reader([existing.splitlines()[0]]), []))
+            if header not in (COLUMNS, LEGACY_COLUMNS):
                 raise ValueError(
                     f"{path}: its header {','.join(header)} differs from the results columns {','.join(COLUMNS)}; "
                     "refusing to append (write to a new file)"
                 )
+        if existing and _has_legacy_rows(existing, fmt):
+            old = _parse(existing, fmt, path)
+            log.warning(
+                "%s: adding the protocol column to a table written before it; its %d rows are marked %r",
+                path,
+                len(old),
+                LEGACY_PROTOCOL,
+            )
+            existing = _serialise(old, fmt, header=True)
         if existing and not existing.endswith("\n"):
             existing += "\n"
         content = existing + _serialise(rows, fmt, header=not existing)
         write_atomic(path, content)
 
 
+def _has_legacy_rows(text: str, fmt: str) -> bool:
+    """Whether a table holds rows from before the protocol column (lines that are not JSON objects do not count)."""
+    if fmt == "csv":
+        return tuple(next(csv.reader([text.splitlines()[0]]), [])) == LEGACY_COLUMNS
+    for line in text.splitlines():
+        try:
+            record = json.loads(line) if line.strip() else None
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and "protocol" not in record:
+            return True
+    return False
+
+
 def _row_from_fields(fields: dict, where: str) -> ResultRow:
-    values = {}
-    for column in COLUMNS:
+    values = {"protocol": LEGACY_PROTOCOL}
+    for column in COLUMNS if "protocol" in fields else LEGACY_COLUMNS:
         raw = fields[column]
         try:
             if column in _INT_FIELDS:
@@ -153,12 +194,16 @@ def _row_from_fields(fields: dict, where: str) -> ResultRow:
 
 
 def read_results(path: str | Path) -> list[ResultRow]:
-    """Read a results table, with errors that name the file, line and column at fault."""
+    """Read a results table, with errors that name the file, line and column at fault; rows of a table from before
+    the protocol column get protocol "lenient"."""
     path = Path(path)
     fmt = _format(path)
     if not path.exists():
         raise FileNotFoundError(f"results file {path} does not exist")
-    text = path.read_text(encoding="utf-8")
+    return _parse(path.read_text(encoding="utf-8"), fmt, path)
+
+
+def _parse(text: str, fmt: str, path: Path) -> list[ResultRow]:
     rows: list[ResultRow] = []
     if fmt == "jsonl":
         for lineno, line in enumerate(text.splitlines(), start=1):
@@ -168,7 +213,7 @@ def read_results(path: str | Path) -> list[ResultRow]:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{path} line {lineno}: not valid JSON ({exc})") from exc
-            if not isinstance(record, dict) or set(record) != set(COLUMNS):
+            if not isinstance(record, dict) or set(record) not in (set(COLUMNS), set(LEGACY_COLUMNS)):
                 got = sorted(record) if isinstance(record, dict) else type(record).__name__
                 raise ValueError(f"{path} line {lineno}: expected the keys {', '.join(COLUMNS)}; got {got}")
             rows.append(_row_from_fields(record, f"{path} line {lineno}"))
@@ -177,15 +222,16 @@ def read_results(path: str | Path) -> list[ResultRow]:
     header = next(reader, None)
     if header is None:
         return rows
-    if tuple(header) != COLUMNS:
+    columns = tuple(header)
+    if columns not in (COLUMNS, LEGACY_COLUMNS):
         raise ValueError(f"{path} line 1: header {','.join(header)} differs from the columns {','.join(COLUMNS)}")
     for record in reader:
         lineno = reader.line_num
         if not record:
             continue
-        if len(record) != len(COLUMNS):
-            raise ValueError(f"{path} line {lineno}: expected {len(COLUMNS)} columns, got {len(record)}")
-        rows.append(_row_from_fields(dict(zip(COLUMNS, record, strict=True)), f"{path} line {lineno}"))
+        if len(record) != len(columns):
+            raise ValueError(f"{path} line {lineno}: expected {len(columns)} columns, got {len(record)}")
+        rows.append(_row_from_fields(dict(zip(columns, record, strict=True)), f"{path} line {lineno}"))
     return rows
 
 
@@ -201,8 +247,10 @@ def normalised(benchmark: str, value: float) -> float:
 
 @dataclass
 class Summary:
-    """Primary metric per (run, benchmark) and the paper-style average; None marks a missing score."""
+    """Primary metric per (run, benchmark) and the paper-style average of one scoring protocol; None marks a missing
+    score."""
 
+    protocol: str
     runs: list[str]
     benchmarks: list[str]
     average_over: list[str]
@@ -221,12 +269,16 @@ def _latest(rows: list[ResultRow]) -> dict[tuple[str, str, str, str], ResultRow]
     return latest
 
 
-def summarise(rows: list[ResultRow], average_over: Iterable[str] = PAPER_AVERAGE) -> Summary:
-    """Build the run x benchmark table of primary metrics and each run's average over `average_over`.
+def summarise(
+    rows: list[ResultRow], average_over: Iterable[str] = PAPER_AVERAGE, protocol: str = DEFAULT_PROTOCOL
+) -> Summary:
+    """Build the run x benchmark table of primary metrics and each run's average over `average_over`, from the rows
+    scored by `protocol` only (the protocols are never mixed).
 
     Per (run, benchmark) the benchmark's default split is used when the run has it, else the latest row of any split.
     Columns are the averaged benchmarks, then any other benchmark present in `rows`.
     """
+    rows = [row for row in rows if row.protocol == check_protocol(protocol)]
     average_over = list(average_over)
     latest = _latest(rows)
     runs = list(dict.fromkeys(row.run for row in rows))
@@ -253,7 +305,7 @@ def summarise(rows: list[ResultRow], average_over: Iterable[str] = PAPER_AVERAGE
     run_info = {}
     for row in rows:
         run_info.setdefault(row.run, row)
-    return Summary(runs, benchmarks, average_over, values, averages, run_info)
+    return Summary(protocol, runs, benchmarks, average_over, values, averages, run_info)
 
 
 def _cell(benchmark: str, value: float | None) -> str:

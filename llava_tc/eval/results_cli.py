@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from llava_tc.eval.benchmarks import DEFAULT_PROTOCOL, PROTOCOLS
 from llava_tc.eval.results import PAPER_AVERAGE, format_summary, read_results, summarise
 
 
@@ -19,6 +20,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="benchmarks to average (default: the paper's nine: %(default)s)",
     )
     summary.add_argument("--format", choices=("markdown", "csv"), default="markdown")
+    summary.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default=DEFAULT_PROTOCOL,
+        help="summarise the rows scored by this protocol (default: %(default)s; tables from before the protocol "
+        "column read as lenient)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,5 +38,12 @@ def run(args: argparse.Namespace) -> int:
     if not rows:
         print(f"error: {args.results_file} has no rows", file=sys.stderr)
         return 1
-    sys.stdout.write(format_summary(summarise(rows, args.benchmarks), args.format))
+    if not any(row.protocol == args.protocol for row in rows):
+        present = ", ".join(sorted({row.protocol for row in rows}))
+        print(
+            f"error: {args.results_file} has no rows scored by protocol {args.protocol!r} (it has: {present})",
+            file=sys.stderr,
+        )
+        return 1
+    sys.stdout.write(format_summary(summarise(rows, args.benchmarks, args.protocol), args.format))
     return 0

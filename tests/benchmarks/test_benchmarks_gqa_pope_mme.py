@@ -11,8 +11,8 @@ def by_name(metrics):
     return {m.name: (m.value, m.n) for m in metrics}
 
 
-def test_gqa_exact_match(data_root: Path) -> None:
-    bench = get_benchmark("gqa")
+def test_gqa_lenient_match(data_root: Path) -> None:
+    bench = get_benchmark("gqa", "lenient")
     samples = bench.load(data_root)
     assert samples[0].image.name == "n161313.jpg"
     answers = {
@@ -44,8 +44,8 @@ def test_yes_no_parsing(text: str, expected: str) -> None:
     assert parse_yes_no(text) == expected
 
 
-def test_pope_metrics(data_root: Path) -> None:
-    bench = get_benchmark("pope")
+def test_pope_metrics_lenient(data_root: Path) -> None:
+    bench = get_benchmark("pope", "lenient")
     samples = bench.load(data_root)
     assert len(samples) == 8 and samples[0].id == "random-1"
     assert samples[0].image.parts[-3:] == ("coco", "val2014", "COCO_val2014_000000310196.jpg")

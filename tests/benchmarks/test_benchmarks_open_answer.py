@@ -25,8 +25,8 @@ def test_relaxed_correctness(prediction: str, target: str, expected: bool) -> No
     assert relaxed_correct(prediction, target) is expected
 
 
-def test_chartqa_score(data_root: Path) -> None:
-    bench = get_benchmark("chartqa")
+def test_chartqa_score_lenient(data_root: Path) -> None:
+    bench = get_benchmark("chartqa", "lenient")
     samples = bench.load(data_root)
     assert [s.id for s in samples] == ["human-0", "human-1", "human-2", "human-3", "augmented-0", "augmented-1"]
     answers = {
@@ -50,8 +50,8 @@ def test_mmmu_choice_parsing() -> None:
     assert parse_mmmu_choice("I cannot tell", options) is None  # the official script would guess at random
 
 
-def test_mmmu_score(data_root: Path) -> None:
-    bench = get_benchmark("mmmu")
+def test_mmmu_score_lenient(data_root: Path) -> None:
+    bench = get_benchmark("mmmu", "lenient")
     samples = bench.load(data_root)
     assert [s.id for s in samples] == ["validation_Art_1", "validation_Art_2", "validation_Art_3", "validation_Math_1"]
     assert samples[0].prompt == (
@@ -72,8 +72,8 @@ def test_mmmu_score(data_root: Path) -> None:
     assert m["accuracy/Art"] == (pytest.approx(2 / 3), 3)
 
 
-def test_mathvista_rule_based_extraction(data_root: Path) -> None:
-    bench = get_benchmark("mathvista")
+def test_mathvista_rule_based_extraction_lenient(data_root: Path) -> None:
+    bench = get_benchmark("mathvista", "lenient")
     samples = bench.load(data_root)
     assert samples[0].prompt == "Hint: Please answer the question.\nQuestion: question 1"
     answers = {

@@ -34,3 +34,10 @@ def test_missing_answers_are_an_error_not_a_skip(data_root: Path) -> None:
     samples = bench.load(data_root)
     with pytest.raises(KeyError, match=r"no answer for 2 of 4 samples \(e.g. 202225914, 20968379\)"):
         bench.score(samples, {samples[0].id: "yes", samples[1].id: "left"})
+
+
+def test_protocol_is_chosen_by_name_and_official_by_default() -> None:
+    for name in BENCHMARKS:
+        assert get_benchmark(name).protocol == "official" and get_benchmark(name, "lenient").protocol == "lenient"
+    with pytest.raises(ValueError, match="unknown scoring protocol 'strict'; valid protocols: official, lenient"):
+        get_benchmark("gqa", "strict")

@@ -77,8 +77,8 @@ def test_vqav2_test_dev_has_no_local_score_and_pads_the_submission(data_root: Pa
     ]
 
 
-def test_vizwiz_unanswerable_handling(data_root: Path, tmp_path: Path) -> None:
-    bench = get_benchmark("vizwiz")
+def test_vizwiz_unanswerable_handling_lenient(data_root: Path, tmp_path: Path) -> None:
+    bench = get_benchmark("vizwiz", "lenient")
     samples = bench.load(data_root)
     assert samples[0].prompt == (
         "What color is this shirt?\nWhen the provided information is insufficient, respond with 'Unanswerable'."

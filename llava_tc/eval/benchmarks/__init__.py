@@ -1,4 +1,4 @@
-"""Registry of benchmarks, looked up by exact name (`get_benchmark("mmbench")`).
+"""Registry of benchmarks, looked up by exact name (`get_benchmark("mmbench")`, `get_benchmark("gqa", "lenient")`).
 
 Every benchmark module is light (no torch, no pandas at import), so the registry imports them all eagerly.
 """
@@ -6,7 +6,7 @@ Every benchmark module is light (no torch, no pandas at import), so the registry
 from __future__ import annotations
 
 from llava_tc.eval.benchmarks.ai2d import AI2D
-from llava_tc.eval.benchmarks.base import Benchmark, EvalSample, Metric
+from llava_tc.eval.benchmarks.base import DEFAULT_PROTOCOL, PROTOCOLS, Benchmark, EvalSample, Metric
 from llava_tc.eval.benchmarks.chartqa import ChartQA
 from llava_tc.eval.benchmarks.gqa import GQA
 from llava_tc.eval.benchmarks.mathvista import MathVista
@@ -48,11 +48,20 @@ def list_benchmarks() -> list[str]:
     return sorted(BENCHMARKS)
 
 
-def get_benchmark(name: str) -> Benchmark:
-    """A fresh instance of the benchmark registered under exactly `name`."""
+def get_benchmark(name: str, protocol: str = DEFAULT_PROTOCOL) -> Benchmark:
+    """A fresh instance of the benchmark registered under exactly `name`, scoring by `protocol`."""
     if name not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {name!r}; known benchmarks: {', '.join(list_benchmarks())}")
-    return BENCHMARKS[name]()
+    return BENCHMARKS[name](protocol)
 
 
-__all__ = ["BENCHMARKS", "Benchmark", "EvalSample", "Metric", "get_benchmark", "list_benchmarks"]
+__all__ = [
+    "BENCHMARKS",
+    "DEFAULT_PROTOCOL",
+    "PROTOCOLS",
+    "Benchmark",
+    "EvalSample",
+    "Metric",
+    "get_benchmark",
+    "list_benchmarks",
+]

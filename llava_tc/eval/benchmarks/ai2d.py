@@ -1,14 +1,39 @@
 """AI2D (Kembhavi et al. 2016): multiple-choice questions on science diagrams, test split (the official
-`ai2d_test_ids.csv` images), scored by option-letter accuracy as lmms-eval does.
+`ai2d_test_ids.csv` images), scored by option-letter accuracy.
+
+Official protocol: the lmms-eval `ai2d` task (EvolvingLMMs-Lab/lmms-eval 75571cfe0fa3, `lmms_eval/tasks/ai2d/ai2d.yaml`
+and `utils.py`, metric `lmms_eval/api/metrics.py`): its `MultiChoiceRegexFilter` keeps the letter when the answer
+starts with `\\s*([A-Z])\\.` and the whole answer otherwise; lmms-eval then trims it, and `exact_match` with
+ignore_case and ignore_punctuation compares it with the answer letter after lowercasing both and deleting ASCII
+punctuation. So "B", "b", "(B)", "B." and "B. sun" are right; "The answer is B.", "B: sun" and "B sun" are wrong.
+`exact_match` compares numpy string arrays, which ignore trailing NUL characters: "B\\x00" is right too.
+Lenient: `options.parse_option_letter`.
 """
 
 from __future__ import annotations
 
+import re
+import string
 from pathlib import Path
 
 from llava_tc.eval.benchmarks.base import OPTION_LETTER_PROMPT, Benchmark, EvalSample, Metric
-from llava_tc.eval.benchmarks.multiple_choice import letter_accuracy
+from llava_tc.eval.benchmarks.multiple_choice import accuracy_metrics, lenient_letter_right
 from llava_tc.eval.benchmarks.options import LETTERS, format_options
+
+_LEADING_LETTER = re.compile(r"^\s*([A-Z])\.")
+_NO_PUNCTUATION = str.maketrans("", "", string.punctuation)
+
+
+def ai2d_official_right(answer: str, letter: str) -> bool:
+    """lmms-eval's filter + exact_match(ignore_case, ignore_punctuation) of one answer against the answer letter."""
+    found = _LEADING_LETTER.match(answer)
+    filtered = (found.group(1) if found else answer).strip()
+    return _numpy_exact(filtered) == _numpy_exact(letter)
+
+
+def _numpy_exact(text: str) -> str:
+    """What exact_match compares: lowercased, ASCII punctuation deleted, trailing NULs ignored (numpy strings)."""
+    return text.lower().translate(_NO_PUNCTUATION).rstrip("\x00")
 
 
 class AI2D(Benchmark):
@@ -42,8 +67,13 @@ ai2d/images/<id>.png
                 )
         return samples
 
-    def score(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
-        return letter_accuracy(samples, self.answers_for(samples, answers))
+    def metrics(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
+        raw = self.answers_for(samples, answers)
+        if self.official:
+            right = [float(ai2d_official_right(a, s.meta["answer"])) for s, a in zip(samples, raw, strict=True)]
+        else:
+            right = lenient_letter_right(samples, raw)
+        return accuracy_metrics(samples, right)
 
     def primary_metric(self) -> str:
         return "accuracy"

@@ -2,18 +2,32 @@
 
 A benchmark is split into a loader (official file layout -> `EvalSample`s) and a pure scorer (samples + raw outputs ->
 `Metric`s) so that generation, scoring and re-scoring of saved answers are independent steps.
+
+Every benchmark scores under one of two protocols, chosen when it is built (`get_benchmark(name, protocol=...)`):
+`official` (the default) reproduces the evaluation code behind the published numbers, quirks included; `lenient` is
+our more forgiving reading of the same answers (docs/benchmarks.md lists, per benchmark, how it differs). Every
+`Metric` says which protocol produced it, and so does every row of the results table.
 """
 
 from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 SHORT_ANSWER_PROMPT = "\nAnswer the question using a single word or phrase."
 OPTION_LETTER_PROMPT = "\nAnswer with the option's letter from the given choices directly."
+PROTOCOLS = ("official", "lenient")
+DEFAULT_PROTOCOL = "official"
+
+
+def check_protocol(protocol: str) -> str:
+    """Return `protocol` if it is a known scoring protocol, else raise an error listing the valid ones."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown scoring protocol {protocol!r}; valid protocols: {', '.join(PROTOCOLS)}")
+    return protocol
 
 
 @dataclass
@@ -33,11 +47,13 @@ class EvalSample:
 
 @dataclass
 class Metric:
-    """One score. Accuracy-type values are fractions in [0, 1]; MME totals and subtask scores are in MME's points."""
+    """One score. Accuracy-type values are fractions in [0, 1]; MME totals and subtask scores are in MME's points.
+    `protocol` is the scoring protocol that produced it ("official" or "lenient")."""
 
     name: str
     value: float
     n: int
+    protocol: str = DEFAULT_PROTOCOL
 
 
 class Benchmark(ABC):
@@ -49,16 +65,29 @@ class Benchmark(ABC):
     max_new_tokens: int = 16
     layout: str = ""  # the expected files under the data root, quoted in every missing-file error
 
+    def __init__(self, protocol: str = DEFAULT_PROTOCOL) -> None:
+        self.protocol = check_protocol(protocol)
+
+    @property
+    def official(self) -> bool:
+        """Whether this instance scores by the official protocol."""
+        return self.protocol == "official"
+
     @abstractmethod
     def load(self, data_root: Path, split: str | None = None) -> list[EvalSample]:
         """Read the benchmark's official files under `data_root` into samples."""
 
-    @abstractmethod
     def score(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
-        """Score raw model outputs (`answers`: sample id -> text) with the benchmark's official protocol."""
+        """Score raw model outputs (`answers`: sample id -> text) under this instance's protocol."""
+        return [replace(metric, protocol=self.protocol) for metric in self.metrics(samples, answers)]
+
+    @abstractmethod
+    def metrics(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
+        """The scores of raw model outputs under `self.protocol` (`score` stamps the protocol on them)."""
 
     def write_submission(self, samples: list[EvalSample], answers: dict[str, str], out_dir: Path) -> Path | None:
-        """Write the file the benchmark's evaluation server expects; None where the benchmark has no server."""
+        """Write the file the benchmark's evaluation server expects (answers processed as `self.protocol` says);
+        None where the benchmark has no server."""
         return None
 
     @abstractmethod

@@ -1,8 +1,14 @@
 """ChartQA (Masry et al. 2022), test split: relaxed accuracy, the metric of the ChartQA paper and Pix2Struct.
 
-A numeric answer is right within 5% relative error of a non-zero numeric target ("12.4" for 12); a trailing "%"
-divides by 100; anything else (text answers, a zero target) needs a case-insensitive exact match. We trim whitespace
-and a trailing period first. Reported overall and for the human-written and augmented halves.
+A numeric answer is right within 5% relative error of a non-zero numeric target ("12.4" for 12); trailing "%" signs
+divide by 100; anything else (text answers, a zero target) needs a case-insensitive exact match. Reported overall and
+for the human-written and augmented halves.
+
+Official protocol: the lmms-eval `chartqa` task (EvolvingLMMs-Lab/lmms-eval 75571cfe0fa3,
+`lmms_eval/tasks/chartqa/utils.py` `relaxed_correctness`, from Qwen-VL's `evaluate_vqa.py` and the Pix2Struct
+metric), which lmms-eval calls on the trimmed answer: numbers are whatever Python's `float` reads ("1e3", "1_000",
+"nan"), all trailing "%" are stripped, and a trailing period is kept ("Brazil." is not "Brazil"). Lenient: strip
+trailing periods and trim again, trim the target too, and read only a single trailing "%".
 """
 
 from __future__ import annotations
@@ -14,21 +20,33 @@ from llava_tc.eval.benchmarks.base import SHORT_ANSWER_PROMPT, Benchmark, EvalSa
 SUBSETS = ("human", "augmented")
 
 
-def _to_float(text: str) -> float | None:
+TOLERANCE = 0.05
+
+
+def _to_float(text: str, every_percent: bool) -> float | None:
     try:
-        return float(text[:-1]) / 100.0 if text.endswith("%") else float(text)
+        if text.endswith("%"):
+            return float(text.rstrip("%") if every_percent else text[:-1]) / 100.0
+        return float(text)
     except ValueError:
         return None
 
 
-def relaxed_correct(prediction: str, target: str, tolerance: float = 0.05) -> bool:
-    """ChartQA's relaxed correctness of one prediction."""
-    prediction = prediction.strip().rstrip(".").strip()
-    target = target.strip()
-    pred_value, target_value = _to_float(prediction), _to_float(target)
+def _relaxed(prediction: str, target: str, every_percent: bool) -> bool:
+    pred_value, target_value = _to_float(prediction, every_percent), _to_float(target, every_percent)
     if pred_value is not None and target_value:
-        return abs(pred_value - target_value) / abs(target_value) <= tolerance
+        return abs(pred_value - target_value) / abs(target_value) <= TOLERANCE
     return prediction.lower() == target.lower()
+
+
+def official_relaxed_correct(prediction: str, target: str) -> bool:
+    """lmms-eval's `relaxed_correctness` of the trimmed prediction."""
+    return _relaxed(prediction.strip(), target, every_percent=True)
+
+
+def relaxed_correct(prediction: str, target: str) -> bool:
+    """The lenient reading: trim, strip trailing periods, trim; the target trimmed too."""
+    return _relaxed(prediction.strip().rstrip(".").strip(), target.strip(), every_percent=False)
 
 
 class ChartQA(Benchmark):
@@ -58,9 +76,10 @@ chartqa/test/png/<imgname>
                 )
         return samples
 
-    def score(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
+    def metrics(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
         raw = self.answers_for(samples, answers)
-        right = [float(relaxed_correct(a, s.meta["answer"])) for s, a in zip(samples, raw, strict=True)]
+        correct = official_relaxed_correct if self.official else relaxed_correct
+        right = [float(correct(a, s.meta["answer"])) for s, a in zip(samples, raw, strict=True)]
         return [
             Metric("relaxed_accuracy", mean(right), len(right)),
             *grouped_accuracy("relaxed_accuracy", [s.meta["subset"] for s in samples], right),

@@ -1,6 +1,20 @@
-"""MathVista (Lu et al. 2024), testmini: mathematical reasoning on images, scored with rule-based answer extraction.
+"""MathVista (Lu et al. 2024), testmini: mathematical reasoning on images.
 
-The official evaluation extracts the answer with GPT-4 and falls back on rules; we use rules only:
+The official evaluation (lupantech/MathVista 53d525874bdd, `evaluation/extract_answer.py` then
+`evaluation/calculate_score.py`) extracts the answer with GPT-4 after a few rules. Official protocol here: its
+no-GPT path, i.e. `extract_answer.py --quick_extract` without a GPT model, where the script returns "" for every
+response its rules do not settle (as it does when the GPT call fails):
+- "" stays ""; a multiple-choice response that is exactly one of the choices' texts is that choice; an integer
+  question's response that `int()` reads, a float question's response that `float()` reads, are that number;
+  `The answer is "X".` gives X; anything else gives "".
+- calculate_score.py then normalises: multiple choice takes the letter of "(X)" if present, a bare letter names its
+  choice, and anything else, "" included, becomes the choice nearest in Levenshtein distance (the shortest choice,
+  for ""); integers are `str(int(float(x)))`, floats `str(round(float(x), precision))`, lists `str(x)`; right if
+  equal to the record's answer string.
+So without GPT a letter answer "B" scores as the shortest choice, and a sentence as "" scores wrong: the official
+no-GPT number is far below a GPT-extracted one for a model that answers in letters or sentences.
+
+Lenient (our rule-based extraction, closer to what GPT extraction recovers):
 - multiple choice: an option letter (`options.parse_option_letter`) or an option's text -> that choice;
 - integer / float: the value after "answer is" / "answer:" if present, else the last number in the response; floats
   are compared after rounding both sides to the record's `precision` decimals, integers after int();
@@ -22,6 +36,65 @@ from llava_tc.eval.benchmarks.options import LETTERS, parse_option_letter
 _ANSWER_PHRASE = re.compile(r"answer(?:\s+is)?\s*[:：]?\s*(.+)", re.IGNORECASE)
 _NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
 _LIST = re.compile(r"\[[^\[\]]*\]")
+_QUICK_ANSWER = re.compile(r'The answer is "(.*)"\.')
+_BRACKETED_LETTER = re.compile(r"\(([a-zA-Z])\)")
+
+
+def official_extraction(response: str, record: dict) -> str:
+    """extract_answer.py's `extract_answer(response, problem, quick_extract=True)` with no GPT model to call."""
+    if response == "":
+        return ""
+    if record["question_type"] == "multi_choice" and response in record["choices"]:
+        return response
+    try:
+        if record["answer_type"] == "integer":
+            return str(int(response))
+        if record["answer_type"] == "float":
+            return str(float(response))
+    except ValueError:
+        pass
+    quick = _QUICK_ANSWER.search(response)
+    return quick.group(1) if quick else ""
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (insertions, deletions, substitutions of one character each cost 1)."""
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, start=1):
+        current = [i]
+        for j, char_b in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
+        previous = current
+    return previous[-1]
+
+
+def official_prediction(extraction: str, record: dict, sample_id: str) -> str | None:
+    """calculate_score.py's `normalize_extracted_answer`: the extraction in the form of the record's answer."""
+    answer_type = record["answer_type"]
+    if record["question_type"] == "multi_choice":
+        choices = record["choices"]
+        extraction = extraction.strip()
+        letters = _BRACKETED_LETTER.findall(extraction)
+        if letters:
+            extraction = letters[0].upper()
+        letters = list(LETTERS[: len(choices)])
+        if extraction in letters:
+            return choices[letters.index(extraction)]
+        distances = [_edit_distance(extraction, choice) for choice in choices]
+        return choices[distances.index(min(distances))]
+    try:
+        if answer_type == "integer":
+            return str(int(float(extraction)))
+        if answer_type == "float":
+            return str(round(float(extraction), int(record["precision"])))
+    except (ValueError, TypeError, OverflowError):  # the script's `except Exception`; int(inf) overflows
+        return None
+    if answer_type == "list":
+        return str(extraction)
+    raise ValueError(
+        f"mathvista: record {sample_id} is free-form with answer_type {answer_type!r}, which calculate_score.py has "
+        "no rule for (valid: integer, float, list)"
+    )
 
 
 def _answer_phrase(response: str) -> str:
@@ -90,9 +163,15 @@ mathvista/images/<pid>.jpg      images, as the records' "image" field names them
             samples.append(EvalSample(id=str(pid), image=(root / r["image"]).resolve(), prompt=r["query"], meta=meta))
         return samples
 
-    def score(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
+    def metrics(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
         raw = self.answers_for(samples, answers)
-        right = [float(is_correct(extract_answer(a, s.meta), s.meta)) for s, a in zip(samples, raw, strict=True)]
+        if self.official:
+            right = [
+                float(official_prediction(official_extraction(a, s.meta), s.meta, s.id) == s.meta["answer"])
+                for s, a in zip(samples, raw, strict=True)
+            ]
+        else:
+            right = [float(is_correct(extract_answer(a, s.meta), s.meta)) for s, a in zip(samples, raw, strict=True)]
         return [
             Metric("accuracy", mean(right), len(right)),
             *grouped_accuracy("accuracy", [s.meta["question_type"] for s in samples], right),

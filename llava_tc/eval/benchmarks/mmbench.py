@@ -3,10 +3,24 @@
 CircularEval asks every question once per rotation of its options (A B C D, B C D A, ...) and counts it right only if
 *every* rotation is answered right. The official TSVs already contain the rotated copies, with
 index = original index + k * 1_000_000 for rotation k (VLMEvalKit's convention); for a TSV without them the loader
-makes the rotations itself (ids "<index>/r<k>"). Answers are parsed to a letter with `options.parse_option_letter`
-(no GPT fallback: unparseable is wrong). `dev` is scored locally: `accuracy` (circular, the number papers report),
-`accuracy/<category>`, `accuracy_l2/<l2-category>`, and `vanilla_accuracy` (rotation 0 only). `test` is scored by
-the OpenCompass server from `write_submission`'s sheet (one row per TSV row with a `prediction` column).
+makes the rotations itself (ids "<index>/r<k>"). `dev` is scored locally: `accuracy` (circular, the number papers
+report), `accuracy/<category>`, `accuracy_l2/<l2-category>`, and `vanilla_accuracy` (rotation 0 only). `test` is
+scored by the OpenCompass server from `write_submission`'s sheet (one row per TSV row with a `prediction` column).
+
+Official protocol: VLMEvalKit's exact-matching evaluation, its documented path without a GPT judge
+(open-compass/VLMEvalKit e8e78f05f308, `vlmeval/utils/matching_util.py` `can_infer`, and
+`vlmeval/dataset/utils/multiple_choice.py` `mcq_circular_eval` with `model=None`): a rotation is right only if
+`can_infer` returns its answer letter; a group left unmatched gets no GPT pass and counts as wrong. `can_infer`
+replaces `.()[],:;!*#{}` by spaces and splits on whitespace; a single option letter among the tokens counts if it
+is one of the last four; else "answer is X" (X in A-D, case-insensitive); else exactly one option text (lowercased)
+inside the lowercased answer, unless the answer is longer than twice all option texts together. So "a." and
+"B\u200b" (a zero-width space is no whitespace) fail. We read it with the environment variable VERBOSE unset (set,
+it also rejects a lone "A" in answers over three tokens), and an empty answer, or one that pandas reads as missing
+("None", "N/A", "NA", "null", ...), as "nan", as VLMEvalKit does after reading its prediction sheet back with pandas
+(`vlmeval/smp/file.py` `load`: `pd.read_excel`, default `na_values`). The official submission carries the raw
+answers, as LLaVA's `scripts/convert_mmbench_for_submission.py` (haotian-liu/LLaVA c121f0432da2) uploads them. Lenient:
+`options.parse_option_letter`, in the score, and in the submission (the parsed letter where one is found, else the
+raw answer).
 """
 
 from __future__ import annotations
@@ -15,6 +29,7 @@ import base64
 import binascii
 import csv
 import logging
+import re
 from pathlib import Path
 
 from llava_tc.eval.benchmarks.base import OPTION_LETTER_PROMPT, Benchmark, EvalSample, Metric, grouped_accuracy, mean
@@ -25,12 +40,81 @@ log = logging.getLogger(__name__)
 ROTATION_STRIDE = 1_000_000
 _FILES = {"dev": "mmbench_dev_20230712.tsv", "test": "mmbench_test_20230712.tsv"}
 _SUBMISSION_COLUMNS = ("index", "question", "hint", "A", "B", "C", "D", "E", "prediction", "category", "l2-category")
+_API_FAILURE = "Failed to obtain answer via API"
+_REFUSALS = (
+    "Sorry, I can't help with images of people yet.",
+    "I can't process this file.",
+    "I'm sorry, but without the image provided",
+    "Cannot determine the answer",
+)
+_TOKEN_BREAKS = ".()[],:;!*#{}"
+# pandas' default `na_values`: a prediction cell holding one of these is read back as NaN, i.e. the answer "nan"
+PANDAS_MISSING = frozenset(
+    [
+        "",
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "-1.#IND",
+        "-1.#QNAN",
+        "-NaN",
+        "-nan",
+        "1.#IND",
+        "1.#QNAN",
+        "<NA>",
+        "N/A",
+        "NA",
+        "NULL",
+        "NaN",
+        "None",
+        "n/a",
+        "nan",
+        "null",
+    ]
+)
+_VERBOSE_ANSWER = re.compile(r"(?i)(?:correct\s+)?answer\s+is\s+\**([ABCD])\**")
+
+
+def vlmevalkit_infer(answer: str, options: list[str]) -> str | None:
+    """VLMEvalKit's `can_infer(answer, choices)`: an option letter, "Z" (a refusal) or None (its False)."""
+    answer = "nan" if answer in PANDAS_MISSING else answer
+    choices = dict(zip(LETTERS, options, strict=False))
+    return _infer_option(answer, choices) or _infer_text(answer, choices)
+
+
+def _infer_option(answer: str, choices: dict[str, str]) -> str | None:
+    if _API_FAILURE in answer:
+        return None
+    if any(refusal in answer for refusal in _REFUSALS):
+        return "Z"
+    spaced = answer
+    for char in _TOKEN_BREAKS:
+        spaced = spaced.replace(char, " ")
+    tokens = [token.strip() for token in spaced.split()]
+    present = [letter for letter in choices if letter in tokens]
+    if len(present) == 1:
+        if tokens.index(present[0]) > len(tokens) - 5:
+            return present[0]
+    elif not present and "Z" in tokens:
+        return "Z"
+    found = _VERBOSE_ANSWER.search(answer)
+    return found.group(1).upper() if found and found.group(1).upper() in choices else None
+
+
+def _infer_text(answer: str, choices: dict[str, str]) -> str | None:
+    lowered = answer.lower()
+    if len(lowered) > 2 * sum(len(str(text)) for text in choices.values()):
+        return None
+    named = [letter for letter, text in choices.items() if str(text).lower() in lowered]
+    return named[0] if len(named) == 1 else None
 
 
 def _cell(row: dict[str, str], key: str) -> str:
-    """A TSV cell with pandas' missing-value spellings read as empty."""
-    value = (row.get(key) or "").strip()
-    return "" if value.lower() in ("nan", "none") else value
+    """A TSV cell, empty where LLaVA (`pd.read_table` + `is_none` in `llava/eval/model_vqa_mmbench.py`) and
+    VLMEvalKit (`pd.read_csv`) see a missing value: pandas' missing-value spellings, "nan" and "none" in any case."""
+    raw = row.get(key) or ""
+    value = raw.strip()
+    return "" if raw in PANDAS_MISSING or value.lower() in ("nan", "none") else value
 
 
 def _read_tsv(path: Path) -> list[dict[str, str]]:
@@ -121,12 +205,11 @@ mmbench/mmbench_test_20230712.tsv   same columns without answers (submission onl
             raise ValueError(f"mmbench: {path} line {lineno}: empty image cell (need base64 or a row index)")
         return decoded
 
-    def score(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
+    def metrics(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
         raw = self.answers_for(samples, answers)
         self.require_ground_truth(samples, "answer")
-        right = [
-            parse_option_letter(a, s.meta["options"]) == s.meta["answer"] for s, a in zip(samples, raw, strict=True)
-        ]
+        infer = vlmevalkit_infer if self.official else parse_option_letter
+        right = [infer(a, s.meta["options"]) == s.meta["answer"] for s, a in zip(samples, raw, strict=True)]
         groups: dict[int, list[bool]] = {}
         first: dict[int, EvalSample] = {}
         for s, ok in zip(samples, right, strict=True):
@@ -143,8 +226,8 @@ mmbench/mmbench_test_20230712.tsv   same columns without answers (submission onl
         ]
 
     def write_submission(self, samples: list[EvalSample], answers: dict[str, str], out_dir: Path) -> Path | None:
-        """One row per TSV row (generated rotations other than r0 are not TSV rows) with the parsed letter, or the raw
-        answer where no letter could be parsed (the server then matches it itself)."""
+        """One row per TSV row (generated rotations other than r0 are not TSV rows) with the raw answer (official) or
+        the parsed letter where one is found (lenient); the server matches the rest itself."""
         raw = self.answers_for(samples, answers)
         rows = []
         for s, a in zip(samples, raw, strict=True):
@@ -157,7 +240,7 @@ mmbench/mmbench_test_20230712.tsv   same columns without answers (submission onl
                     "question": s.meta["question"],
                     "hint": s.meta["hint"],
                     **{letter: letters.get(letter, "") for letter in "ABCDE"},
-                    "prediction": parse_option_letter(a, s.meta["options"]) or a.strip(),
+                    "prediction": a if self.official else parse_option_letter(a, s.meta["options"]) or a.strip(),
                     "category": s.meta["category"],
                     "l2-category": s.meta["l2_category"],
                 }

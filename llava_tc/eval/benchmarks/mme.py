@@ -1,9 +1,15 @@
 """MME (Fu et al. 2023): two yes/no questions per image over 10 perception and 4 cognition subtasks.
 
-Official scoring (the release's `eval_tool/calculation.py`): an answer is lowercased; "yes"/"no" is taken as is,
-otherwise "yes" or "no" must occur in its first four characters, else it is wrong. Per subtask, `acc` is the share of
-questions right and `acc_plus` the share of images with *both* questions right; the subtask score is
-100 * (acc + acc_plus), at most 200. `perception` (max 2000) and `cognition` (max 800) are sums of subtask scores.
+Official scoring (BradyFU/Awesome-Multimodal-Large-Language-Models, branch Evaluation at dd2950902889,
+`tools/eval_tool.zip:eval_tool/calculation.py`, fed by LLaVA's `convert_answer_to_mme.py`): an answer is lowercased;
+"yes"/"no" is taken as is, otherwise "yes" or "no" must occur in its first four characters, else it is wrong
+("other"). Per subtask, `acc` is the share of questions right and `acc_plus` the share of images with *both*
+questions right; the subtask score is acc * 100 + acc_plus * 100 (summed in that order, as calculation.py does),
+at most 200. `perception` (max 2000) and `cognition` (max 800) are sums of subtask scores in calculation.py's order.
+The official tool reads the answer as written, without trimming it (generated answers are already trimmed).
+
+Lenient: the same, after trimming whitespace around the answer; on trimmed answers (all the eval runner stores) the
+two protocols agree. (The pre-protocol scorer summed 100 * (acc + acc_plus), which can differ in the last bit.)
 
 Units: `perception`, `cognition` and `score/<subtask>` are MME points; `acc/<subtask>` and `acc_plus/<subtask>` are
 fractions in [0, 1].
@@ -23,7 +29,7 @@ _IMAGE_SUFFIXES = (".jpg", ".png", ".jpeg", ".JPG", ".PNG")
 
 def parse_mme_answer(text: str) -> str:
     """The label "yes", "no" or "other" by the official rule: the exact word, else yes/no in the first 4 characters."""
-    answer = text.strip().lower()
+    answer = text.lower()
     if answer in ("yes", "no"):
         return answer
     prefix = answer[:4]
@@ -84,8 +90,9 @@ Each .txt holds two lines "question<TAB>Yes|No".
                     )
         return samples
 
-    def score(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
-        predictions = [parse_mme_answer(a) for a in self.answers_for(samples, answers)]
+    def metrics(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
+        raw = self.answers_for(samples, answers)
+        predictions = [parse_mme_answer(a if self.official else a.strip()) for a in raw]
         metrics: list[Metric] = []
         totals = {"perception": 0.0, "cognition": 0.0}
         counts = {"perception": 0, "cognition": 0}
@@ -99,7 +106,7 @@ Each .txt holds two lines "question<TAB>Yes|No".
                 per_image.setdefault(samples[i].meta["image_key"], []).append(right[i])
             acc = sum(right.values()) / len(idx)
             acc_plus = sum(all(v) for v in per_image.values()) / len(per_image)
-            score = 100.0 * (acc + acc_plus)
+            score = acc * 100 + acc_plus * 100
             group = "perception" if subtask in PERCEPTION else "cognition"
             totals[group] += score
             counts[group] += len(idx)

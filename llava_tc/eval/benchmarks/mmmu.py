@@ -1,14 +1,20 @@
 """MMMU (Yue et al. 2024), validation split: college-level multiple-choice and open questions over 30 subjects.
 
-Answer parsing follows the official MMMU evaluation (`eval_utils.py`), in our own words:
-- multiple choice: strip surrounding punctuation, then look for "(X)", then " X " as a word, then (for answers longer
-  than five words) an option's text; with several candidates the one mentioned last wins. The official script picks a
-  random letter when nothing parses; we count that as wrong, so the score is deterministic (and lower by about
-  1/#options per unparseable answer).
-- open: take the text after the last answer indicator ("is", "so", "thus", "therefore", "final", "answer",
-  "result", "could be", and "=" in the last sentence) of each sentence, plus every number in them; right if a number
-  equals a numeric gold answer (rounded to 2 decimals) or a gold string occurs in a candidate (single characters
-  must match a whole candidate).
+Official protocol: MMMU-Benchmark/MMMU's own evaluation, which needs no GPT (`mmmu_eval.py`): its parsers, its
+seeded random guess for an unparseable multiple-choice answer, and its overall accuracy, the per-subject accuracies
+weighted by their question counts (`calculate_ins_level_acc`).
+
+Lenient (in our own words):
+- multiple choice: strip surrounding punctuation and whitespace, then look for "(X)", then " X " as a word, then (for
+  answers longer than five words) an option's text; with several candidates the one mentioned last wins (the later
+  letter on a tie). An unparseable answer is wrong instead of a random guess, so the score is deterministic (and
+  lower by about 1/#options per unparseable answer).
+- open: split into sentences on ". " before a capital and on newlines *before* lowercasing; take the text after the
+  latest answer indicator ("is", "so", "thus", "therefore", "final", "answer", "result", "could be", and "=" in the
+  last sentence) of each sentence, plus every number in them; right if a number equals a numeric gold answer
+  (rounded to 2 decimals) or a gold string occurs in a candidate, where a one-character gold answer must match a
+  whole candidate (officially " b" or "b " anywhere in a candidate will do).
+- the overall accuracy is the plain mean over questions.
 Images: the first image (`image_1`) is given to the model; "<image k>" references stay in the question text.
 """
 
@@ -27,6 +33,8 @@ from llava_tc.eval.benchmarks.base import (
     grouped_accuracy,
     mean,
 )
+from llava_tc.eval.benchmarks.mmmu_eval import new_guesser, parse_multi_choice, parse_open
+from llava_tc.eval.benchmarks.mmmu_eval import open_correct as official_open_correct
 from llava_tc.eval.benchmarks.options import format_options, option_letters
 
 _INDICATORS = ("could be ", "so ", "is ", "thus ", "therefore ", "final ", "answer ", "result ")
@@ -34,7 +42,7 @@ _NUMBER = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?(?:[eE][+-]
 
 
 def parse_mmmu_choice(response: str, options: list[str]) -> str | None:
-    """The option letter an answer picks, by the official MMMU rules (None where the official script would guess)."""
+    """The option letter an answer picks by the lenient reading (None where the official script would guess)."""
     letters = option_letters(len(options))
     text = " " + response.strip().strip(",.!?;:'\"") + " "
     found = [(text.rfind(f"({c})"), c) for c in letters if f"({c})" in text]
@@ -72,7 +80,7 @@ def open_candidates(response: str) -> list[str | float]:
 
 
 def open_correct(response: str, gold: str | list[str]) -> bool:
-    """Official-style open-answer check against one or several gold answers."""
+    """The lenient open-answer check against one or several gold answers."""
     golds = gold if isinstance(gold, list) else [gold]
     candidates = open_candidates(response)
     for g in golds:
@@ -142,19 +150,52 @@ mmmu/<Subject>/validation-00000-of-00001.parquet   the HF dataset MMMU/MMMU: col
                 )
         return samples
 
-    def score(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
+    def metrics(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
         raw = self.answers_for(samples, answers)
+        subjects = [s.meta["subject"] for s in samples]
+        if self.official:
+            right = self._official_right(samples, raw)
+            # calculate_ins_level_acc: subject accuracies weighted by their sizes, summed in the script's order
+            by_subject = {
+                subject: [r for r, t in zip(right, subjects, strict=True) if t == subject] for subject in subjects
+            }
+            overall = (
+                sum(sum(v) / len(v) * len(v) for _, v in sorted(by_subject.items())) / len(right) if right else 0.0
+            )
+        else:
+            right = self._lenient_right(samples, raw)
+            overall = mean(right)
+        return [
+            Metric("accuracy", overall, len(right)),
+            *grouped_accuracy("accuracy", [s.meta["question_type"] for s in samples], right),
+            *grouped_accuracy("accuracy", subjects, right),
+        ]
+
+    @staticmethod
+    def _lenient_right(samples: list[EvalSample], raw: list[str]) -> list[float]:
         right = []
         for s, a in zip(samples, raw, strict=True):
             if s.meta["question_type"] == "multiple-choice":
                 right.append(float(parse_mmmu_choice(a, s.meta["options"]) == s.meta["answer"]))
             else:
                 right.append(float(open_correct(a, s.meta["answer"])))
-        return [
-            Metric("accuracy", mean(right), len(right)),
-            *grouped_accuracy("accuracy", [s.meta["question_type"] for s in samples], right),
-            *grouped_accuracy("accuracy", [s.meta["subject"] for s in samples], right),
-        ]
+        return right
+
+    @staticmethod
+    def _official_right(samples: list[EvalSample], raw: list[str]) -> list[float]:
+        """Per question, in the script's order (subjects alphabetically, questions as given) for its random guesses."""
+        guesser = new_guesser()
+        right = [0.0] * len(samples)
+        order = sorted(range(len(samples)), key=lambda i: samples[i].meta["subject"])
+        for i in order:
+            s, a = samples[i], raw[i]
+            if s.meta["question_type"] == "multiple-choice":
+                gold = s.meta["answer"]
+                pred = parse_multi_choice(a, s.meta["options"], guesser)
+                right[i] = float(pred in gold if isinstance(gold, list) else pred == gold)
+            else:
+                right[i] = float(official_open_correct(parse_open(a), s.meta["answer"]))
+        return right
 
     def primary_metric(self) -> str:
         return "accuracy"

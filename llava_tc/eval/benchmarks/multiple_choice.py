@@ -6,11 +6,15 @@ from llava_tc.eval.benchmarks.base import EvalSample, Metric, grouped_accuracy, 
 from llava_tc.eval.benchmarks.options import parse_option_letter
 
 
-def letter_accuracy(samples: list[EvalSample], raw: list[str], group_key: str | None = None) -> list[Metric]:
-    """`accuracy` of parsed letters against `meta["answer"]` (unparseable = wrong), plus `accuracy/<group>`."""
-    right = [
+def lenient_letter_right(samples: list[EvalSample], raw: list[str]) -> list[float]:
+    """1.0 where `options.parse_option_letter` reads the answer's letter as `meta["answer"]`, else 0.0."""
+    return [
         float(parse_option_letter(a, s.meta["options"]) == s.meta["answer"]) for s, a in zip(samples, raw, strict=True)
     ]
+
+
+def accuracy_metrics(samples: list[EvalSample], right: list[float], group_key: str | None = None) -> list[Metric]:
+    """`accuracy` (mean of `right`), plus `accuracy/<group>` by `meta[group_key]`."""
     metrics = [Metric("accuracy", mean(right), len(right))]
     if group_key:
         metrics += grouped_accuracy("accuracy", [str(s.meta[group_key]) for s in samples], right)

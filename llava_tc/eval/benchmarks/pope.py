@@ -2,8 +2,11 @@
 
 Three negative-sampling settings (random, popular, adversarial), each scored as binary classification with "yes" as
 the positive class: accuracy, precision, recall, F1 and the yes-ratio (share of "yes" predictions), as the POPE paper
-and LLaVA's `eval_pope.py` report them. Answers are parsed leniently (`yes_no.parse_yes_no`). The headline `f1` and
-`accuracy` are the means over the settings loaded (LLaVA-1.5 reports the mean F1).
+and LLaVA's `eval_pope.py` (haotian-liu/LLaVA c121f0432da2) report them per setting. The headline `f1` and `accuracy`
+are the means over the settings loaded (LLaVA-1.5 reports the mean F1). Where a ratio has an empty denominator (no
+"yes" predicted, say) eval_pope.py raises ZeroDivisionError; we report 0 for it under both protocols.
+
+Official protocol: eval_pope.py's answer rule (`yes_no.parse_pope_official`). Lenient: `yes_no.parse_yes_no`.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from llava_tc.eval.benchmarks.base import SHORT_ANSWER_PROMPT, Benchmark, EvalSample, Metric, mean
-from llava_tc.eval.benchmarks.yes_no import parse_yes_no
+from llava_tc.eval.benchmarks.yes_no import parse_pope_official, parse_yes_no
 
 CATEGORIES = ("random", "popular", "adversarial")
 
@@ -64,8 +67,9 @@ coco/val2014/COCO_val2014_<id>.jpg  the COCO val2014 images the "image" field na
                 )
         return samples
 
-    def score(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
-        predictions = [parse_yes_no(a) for a in self.answers_for(samples, answers)]
+    def metrics(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
+        parse = parse_pope_official if self.official else parse_yes_no
+        predictions = [parse(a) for a in self.answers_for(samples, answers)]
         metrics: list[Metric] = []
         per_category: dict[str, dict[str, float]] = {}
         for category in CATEGORIES:

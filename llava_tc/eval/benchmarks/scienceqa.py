@@ -1,5 +1,11 @@
 """ScienceQA-IMG (Lu et al. 2022): the test questions that come with an image, scored by option-letter accuracy
-(overall and per subject), as in LLaVA's `eval_science_qa.py`, with unparseable answers counted wrong.
+(overall, which is LLaVA's "IMG-Accuracy", and per subject).
+
+Official protocol: haotian-liu/LLaVA c121f0432da2 `llava/eval/eval_science_qa.py`. The answer is a letter only if it
+is exactly one of "A".."E", or starts with a letter of those followed by ". " ("B. sticky"), or holds exactly one
+match of the pattern `The answer is ([A-Z]).` (any character after the letter: "The answer is B" at the very end
+does not match); the letter must name one of the question's choices. Anything else ("(A)", "A.", "b", "B)") fails
+and counts as wrong. Lenient: `options.parse_option_letter`.
 
 Prompt (LLaVA-1.5): "Context: <hint>\n" when the problem has a hint, the question, "A. ..." option lines and the
 letter instruction.
@@ -7,11 +13,27 @@ letter instruction.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from llava_tc.eval.benchmarks.base import OPTION_LETTER_PROMPT, Benchmark, EvalSample, Metric
-from llava_tc.eval.benchmarks.multiple_choice import letter_accuracy
+from llava_tc.eval.benchmarks.multiple_choice import accuracy_metrics, lenient_letter_right
 from llava_tc.eval.benchmarks.options import LETTERS, format_options
+
+_SQA_OPTIONS = ("A", "B", "C", "D", "E")  # eval_science_qa.py's --options list, whatever the number of choices
+_THE_ANSWER_IS = re.compile(r"The answer is ([A-Z]).")
+
+
+def parse_scienceqa_official(text: str, num_choices: int) -> str | None:
+    """The letter eval_science_qa.py reads from an answer, or None where it reads "FAILED" or an absent choice."""
+    if text in _SQA_OPTIONS:
+        letter = text
+    elif len(text) >= 3 and text[0] in _SQA_OPTIONS and text[1:3] == ". ":
+        letter = text[0]
+    else:
+        found = _THE_ANSWER_IS.findall(text)
+        letter = found[0] if len(found) == 1 else ""
+    return letter if letter in _SQA_OPTIONS[:num_choices] else None
 
 
 class ScienceQAImg(Benchmark):
@@ -53,8 +75,16 @@ scienceqa/images/<split>/<pid>/image.png
             )
         return samples
 
-    def score(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
-        return letter_accuracy(samples, self.answers_for(samples, answers), group_key="subject")
+    def metrics(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
+        raw = self.answers_for(samples, answers)
+        if self.official:
+            right = [
+                float(parse_scienceqa_official(a, len(s.meta["options"])) == s.meta["answer"])
+                for s, a in zip(samples, raw, strict=True)
+            ]
+        else:
+            right = lenient_letter_right(samples, raw)
+        return accuracy_metrics(samples, right, group_key="subject")
 
     def primary_metric(self) -> str:
         return "accuracy"

@@ -1,5 +1,9 @@
 """SEED-Bench (Li et al. 2023), image questions only (question types 1-9): four-option multiple choice scored by
-option-letter accuracy, overall and per question type, as LLaVA-1.5's SEED evaluation reports it.
+option-letter accuracy, overall ("image accuracy") and per question type.
+
+Official protocol: haotian-liu/LLaVA c121f0432da2 `scripts/convert_seed_for_submission.py`: an answer is right only if
+it is exactly the answer letter (`text == answer`): "C. Earth", "C." or "c" are wrong. Lenient:
+`options.parse_option_letter`.
 """
 
 from __future__ import annotations
@@ -7,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from llava_tc.eval.benchmarks.base import OPTION_LETTER_PROMPT, Benchmark, EvalSample, Metric
-from llava_tc.eval.benchmarks.multiple_choice import letter_accuracy
+from llava_tc.eval.benchmarks.multiple_choice import accuracy_metrics, lenient_letter_right
 from llava_tc.eval.benchmarks.options import format_options
 
 
@@ -46,8 +50,13 @@ seed_bench/SEED-Bench-image/<data_id> images (data_id includes the file extensio
             )
         return samples
 
-    def score(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
-        return letter_accuracy(samples, self.answers_for(samples, answers), group_key="question_type")
+    def metrics(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
+        raw = self.answers_for(samples, answers)
+        if self.official:
+            right = [float(a == s.meta["answer"]) for s, a in zip(samples, raw, strict=True)]
+        else:
+            right = lenient_letter_right(samples, raw)
+        return accuracy_metrics(samples, right, group_key="question_type")
 
     def primary_metric(self) -> str:
         return "accuracy"

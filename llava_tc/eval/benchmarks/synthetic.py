@@ -94,7 +94,7 @@ images/eval-000012.png  images, referenced relative to the data root ("images/ev
             )
         return samples
 
-    def score(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
+    def metrics(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
         raw = self.answers_for(samples, answers)
         types = [s.meta["question_type"] for s in samples]
         right = [

@@ -1,8 +1,15 @@
-"""TextVQA (Singh et al. 2019): questions that need reading text in the image, scored with the official VQA accuracy
-(as the M4C / LLaVA TextVQA evaluator computes it) on the 0.5.1 val split.
+"""TextVQA (Singh et al. 2019): questions that need reading text in the image, scored with VQA accuracy on the
+0.5.1 val split.
+
+Official protocol: LLaVA's `llava/eval/eval_textvqa.py` with the M4C `TextVQAAccuracyEvaluator` of
+`llava/eval/m4c_evaluator.py` (haotian-liu/LLaVA c121f0432da2; see `vqa_eval.py`): prediction and the ten human
+answers all go through `EvalAIAnswerProcessor` (commas and "?" deleted, "'s" split off, then the VQA processing).
+`eval_textvqa.py` finds a prediction's humans by (image id, lowercased question), so where the file holds the same
+question twice for an image, both are scored against the later record's answers; we do the same. Lenient:
+`vqa_accuracy.py`'s reading against each question's own answers.
 
 LLaVA-1.5 also reports a variant that lists the Rosetta OCR tokens in the prompt; it is registered separately as
-`textvqa_ocr` so that a results row always says which protocol produced it.
+`textvqa_ocr` so that a results row always says which prompt produced it.
 """
 
 from __future__ import annotations
@@ -10,7 +17,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from llava_tc.eval.benchmarks.base import SHORT_ANSWER_PROMPT, Benchmark, EvalSample, Metric
-from llava_tc.eval.benchmarks.vqa_accuracy import vqa_metrics
+from llava_tc.eval.benchmarks.vqa_accuracy import vqa_accuracy
+from llava_tc.eval.benchmarks.vqa_eval import textvqa_accuracy, vqa_metrics
 
 
 class TextVQA(Benchmark):
@@ -45,15 +53,31 @@ textvqa/TextVQA_Rosetta_OCR_v0.2_val.json  OCR tokens, for textvqa_ocr: {"data":
                     id=str(r["question_id"]),
                     image=(root / "train_images" / f"{r['image_id']}.jpg").resolve(),
                     prompt=prompt + SHORT_ANSWER_PROMPT,
-                    meta={"answers": r.get("answers"), "question_id": r["question_id"]},
+                    meta={
+                        "answers": r.get("answers"),
+                        "question_id": r["question_id"],
+                        "image_id": r["image_id"],
+                        "question": r["question"],
+                    },
                 )
             )
         return samples
 
-    def score(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
+    def metrics(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
         predictions = self.answers_for(samples, answers)
         self.require_ground_truth(samples, "answers")
-        return vqa_metrics(predictions, [s.meta["answers"] for s in samples])
+        if not self.official:
+            return vqa_metrics([vqa_accuracy(p, s.meta["answers"]) for s, p in zip(samples, predictions, strict=True)])
+        by_question = {(s.meta["image_id"], s.meta["question"].lower()): s.meta["answers"] for s in samples}
+        scores = []
+        for s, p in zip(samples, predictions, strict=True):
+            humans = by_question[s.meta["image_id"], s.meta["question"].lower()]
+            if len(humans) != 10:
+                raise ValueError(
+                    f"{self.name}: question {s.id} has {len(humans)} human answers; the evaluator needs 10"
+                )
+            scores.append(textvqa_accuracy(p, humans))
+        return vqa_metrics(scores)
 
     def primary_metric(self) -> str:
         return "accuracy"

@@ -1,10 +1,16 @@
 """VizWiz-VQA (Gurari et al. 2018): questions from blind users, many of them unanswerable from the photo.
 
-Scored with the official VQA accuracy over the 10 human answers, where "unanswerable" is itself an answer. LLaVA-1.5
-tells the model to say "Unanswerable" when the image is insufficient; we map the usual ways of saying so (and an
-empty answer, which the server rejects) to the canonical "unanswerable" before scoring and in the submission.
-`val` is scored locally (overall and per answer type: yes/no, number, other, unanswerable); `test` is scored by the
-EvalAI server from `write_submission`'s JSON list of {"image", "answer"}.
+Scored with VQA accuracy over the 10 human answers, where "unanswerable" is itself an answer; LLaVA-1.5 tells the
+model to say "Unanswerable" when the image is insufficient. `val` is scored locally (overall and per answer type:
+yes/no, number, other, unanswerable); `test` (what papers report) is scored by the EvalAI server from
+`write_submission`'s JSON list of {"image", "answer"}.
+
+Official protocol: every prediction goes through LLaVA's `EvalAIAnswerProcessor` (haotian-liu/LLaVA c121f0432da2
+`scripts/convert_vizwiz_for_submission.py`), in the submission and before local scoring, and is then scored by the
+VizWiz VQA API's `vqaEval.py` (see `vqa_eval.py`): the prediction processed once more with its own curly-apostrophe
+contraction table, the human answers compared raw. Lenient: `vqa_accuracy.py`'s reading, and the usual ways of
+declining ("cannot be determined", "not answerable", ..., and an empty answer) mapped to "unanswerable", in the score
+and in the submission.
 """
 
 from __future__ import annotations
@@ -13,7 +19,8 @@ import json
 from pathlib import Path
 
 from llava_tc.eval.benchmarks.base import SHORT_ANSWER_PROMPT, Benchmark, EvalSample, Metric
-from llava_tc.eval.benchmarks.vqa_accuracy import normalize_vqa_answer, vqa_metrics
+from llava_tc.eval.benchmarks.vqa_accuracy import normalize_vqa_answer, vqa_accuracy
+from llava_tc.eval.benchmarks.vqa_eval import evalai_answer_processor, vizwiz_eval_accuracy, vqa_metrics
 
 UNANSWERABLE_PROMPT = "\nWhen the provided information is insufficient, respond with 'Unanswerable'."
 _UNANSWERABLE_PHRASES = frozenset(
@@ -34,7 +41,7 @@ _UNANSWERABLE_PHRASES = frozenset(
 
 
 def canonical_vizwiz_answer(text: str) -> str:
-    """The normalised answer, with every way of declining to answer mapped to "unanswerable"."""
+    """The lenient normalised answer, with every way of declining to answer mapped to "unanswerable"."""
     answer = normalize_vqa_answer(text)
     if answer in _UNANSWERABLE_PHRASES or answer.startswith("unanswerable"):
         return "unanswerable"
@@ -73,16 +80,20 @@ vizwiz/test/VizWiz_test_00000000.jpg  test images
             )
         return samples
 
-    def score(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
-        predictions = [canonical_vizwiz_answer(p) for p in self.answers_for(samples, answers)]
+    def submitted(self, prediction: str) -> str:
+        """The answer as this protocol submits it: EvalAI-processed (official) or canonical (lenient)."""
+        return evalai_answer_processor(prediction) if self.official else canonical_vizwiz_answer(prediction)
+
+    def metrics(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
+        predictions = [self.submitted(p) for p in self.answers_for(samples, answers)]
         self.require_ground_truth(samples, "answers")
-        return vqa_metrics(predictions, [s.meta["answers"] for s in samples], [s.meta["answer_type"] for s in samples])
+        accuracy = vizwiz_eval_accuracy if self.official else vqa_accuracy
+        scores = [accuracy(p, s.meta["answers"]) for s, p in zip(samples, predictions, strict=True)]
+        return vqa_metrics(scores, [s.meta["answer_type"] for s in samples])
 
     def write_submission(self, samples: list[EvalSample], answers: dict[str, str], out_dir: Path) -> Path | None:
         predictions = self.answers_for(samples, answers)
-        results = [
-            {"image": s.id, "answer": canonical_vizwiz_answer(p)} for s, p in zip(samples, predictions, strict=True)
-        ]
+        results = [{"image": s.id, "answer": self.submitted(p)} for s, p in zip(samples, predictions, strict=True)]
         split = samples[0].meta["split"] if samples else self.default_split
         out = Path(out_dir) / f"vizwiz_{split}_submission.json"
         out.parent.mkdir(parents=True, exist_ok=True)

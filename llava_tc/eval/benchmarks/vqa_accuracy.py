@@ -1,12 +1,15 @@
-"""The VQA accuracy of the official VQA evaluation (Antol et al. 2015; VQA v2 `vqaEval.py`), shared by VQAv2, VizWiz
-and TextVQA.
+"""The lenient reading of VQA accuracy (VQAv2, VizWiz, TextVQA with `protocol="lenient"`); the official
+evaluators are in `vqa_eval.py`.
 
-Normalisation follows the official answer processing: newlines/tabs to spaces; punctuation removed (or turned into a
-space when it glues two words); periods dropped unless a digit follows (what the official regex effectively does);
-commas between digits dropped; then, word by word, lowercasing, number words "zero".."ten" (and "none") to digits,
-articles a/an/the removed, and apostrophe-less contractions restored ("dont" -> "don't"). The official script
-normalises only when the ten human answers disagree; we always normalise prediction and humans, which is what LLaVA's
-answer processor does to a prediction before submission and which changes no match between identical human answers.
+It applies the official answer processing (punctuation, periods not before a digit, digit-comma-digit, number words,
+articles, contractions; see `vqa_eval.py`) with these deliberate differences:
+- prediction and humans are always normalised, also when all ten humans agree (officially they are then compared
+  raw, so "t shirt" vs ten "t-shirt" scores 0 there and 1 here);
+- the contraction table is completed: every spelling of a canonical contraction with some apostrophes left out maps
+  back to it ("lets" -> "let's", "shes" -> "she's", "somebodyd" -> "somebody'd"), where the official table lacks
+  some keys and maps "somebody'd" to "somebodyd";
+- no EvalAI answer processing of the prediction first ("he's" stays one word, not "he 's"), and on TextVQA no
+  deletion of commas and "?" before the processing.
 
 Accuracy of a prediction is min(#humans who gave it / 3, 1), averaged over the ten leave-one-annotator-out subsets of
 nine humans, so with k of 10 humans agreeing: k=1 -> 0.3, k=2 -> 0.6, k=3 -> 0.9, k>=4 -> 1.
@@ -15,28 +18,8 @@ nine humans, so with k of 10 humans agreeing: k=1 -> 0.3, k=2 -> 0.6, k=3 -> 0.9
 from __future__ import annotations
 
 import itertools
-import re
 
-from llava_tc.eval.benchmarks.base import Metric, grouped_accuracy, mean
-
-_PUNCTUATION = tuple(';/[]"{}()=+\\_-><@`,?!')
-_DIGIT_COMMA_DIGIT = re.compile(r"(\d)(,)(\d)")
-_PERIOD_NOT_DECIMAL = re.compile(r"\.(?!\d)")
-_NUMBER_WORDS = {
-    "none": "0",
-    "zero": "0",
-    "one": "1",
-    "two": "2",
-    "three": "3",
-    "four": "4",
-    "five": "5",
-    "six": "6",
-    "seven": "7",
-    "eight": "8",
-    "nine": "9",
-    "ten": "10",
-}
-_ARTICLES = frozenset({"a", "an", "the"})
+from llava_tc.eval.benchmarks.vqa_eval import leave_one_out_accuracy, process_digit_article, process_punctuation
 
 # Canonical contractions; every spelling with some of the apostrophes left out maps back to the canonical form, which
 # is the official table's content. (Its "I" entries are capitalised and so never match lowercased text: left out.)
@@ -153,44 +136,12 @@ def _contraction_table() -> dict[str, str]:
 _CONTRACTIONS = _contraction_table()
 
 
-def _process_punctuation(text: str) -> str:
-    out = text
-    for p in _PUNCTUATION:
-        if f"{p} " in text or f" {p}" in text or _DIGIT_COMMA_DIGIT.search(text) is not None:
-            out = out.replace(p, "")
-        else:
-            out = out.replace(p, " ")
-    return _PERIOD_NOT_DECIMAL.sub("", out)
-
-
-def _process_digits_articles(text: str) -> str:
-    words = [_NUMBER_WORDS.get(w, w) for w in text.lower().split()]
-    return " ".join(_CONTRACTIONS.get(w, w) for w in words if w not in _ARTICLES)
-
-
 def normalize_vqa_answer(text: str) -> str:
-    """Normalise an answer the way the official VQA evaluation does before comparing strings."""
+    """Normalise an answer with the official rules, always, and the completed contraction table."""
     text = text.replace("\n", " ").replace("\t", " ").strip()
-    return _process_digits_articles(_process_punctuation(text))
+    return process_digit_article(process_punctuation(text), _CONTRACTIONS)
 
 
 def vqa_accuracy(prediction: str, human_answers: list[str]) -> float:
-    """Official VQA accuracy of one prediction against the human answers (normally ten)."""
-    if not human_answers:
-        raise ValueError("vqa_accuracy needs at least one human answer")
-    pred = normalize_vqa_answer(prediction)
-    humans = [normalize_vqa_answer(a) for a in human_answers]
-    per_subset = []
-    for left_out in range(len(humans)):
-        matches = sum(1 for i, h in enumerate(humans) if i != left_out and h == pred)
-        per_subset.append(min(1.0, matches / 3))
-    return sum(per_subset) / len(per_subset)
-
-
-def vqa_metrics(
-    predictions: list[str], human_answers: list[list[str]], answer_types: list[str] | None = None
-) -> list[Metric]:
-    """Overall VQA accuracy plus, given answer types, `accuracy/<answer_type>`, as the official evaluation reports."""
-    scores = [vqa_accuracy(p, h) for p, h in zip(predictions, human_answers, strict=True)]
-    overall = Metric("accuracy", mean(scores), len(scores))
-    return [overall, *grouped_accuracy("accuracy", answer_types, scores)] if answer_types else [overall]
+    """Lenient VQA accuracy of one prediction against the human answers (normally ten)."""
+    return leave_one_out_accuracy(normalize_vqa_answer(prediction), [normalize_vqa_answer(a) for a in human_answers])

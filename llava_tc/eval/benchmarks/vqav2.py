@@ -1,9 +1,15 @@
-"""VQAv2 (Goyal et al. 2017): open-ended questions on COCO, scored with the official VQA accuracy.
+"""VQAv2 (Goyal et al. 2017): open-ended questions on COCO, scored with VQA accuracy.
 
-The data-root layout (official release file names) is `VQAv2.layout`. `val` is scored locally; `test-dev` (what
-papers report) is scored by the EvalAI server from `write_submission`'s file: a JSON list of {"question_id", "answer"}
-with normalised answers. EvalAI wants an answer for every test2015 question, so when the full test2015 question file
-is present, questions outside test-dev get an empty answer.
+The data-root layout (official release file names) is `VQAv2.layout`. `test-dev` (what papers report) is scored by
+the EvalAI server from `write_submission`'s file: a JSON list of {"question_id", "answer"}; EvalAI wants an answer for
+every test2015 question, so when the full test2015 question file is present, questions outside test-dev get "".
+`val` is scored locally, overall and per answer type.
+
+Official protocol (LLaVA-1.5's path to its published number): every prediction goes through LLaVA's
+`EvalAIAnswerProcessor` (haotian-liu/LLaVA c121f0432da2 `scripts/convert_vqav2_for_submission.py` +
+`llava/eval/m4c_evaluator.py`), in the submission and before local scoring, and is then scored by GT-Vision-Lab/VQA
+`vqaEval.py` (a013f0043c1e), see `vqa_eval.py`. Lenient: `vqa_accuracy.py`'s reading, and its normalisation in the
+submission.
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ import json
 from pathlib import Path
 
 from llava_tc.eval.benchmarks.base import SHORT_ANSWER_PROMPT, Benchmark, EvalSample, Metric
-from llava_tc.eval.benchmarks.vqa_accuracy import normalize_vqa_answer, vqa_metrics
+from llava_tc.eval.benchmarks.vqa_accuracy import normalize_vqa_answer, vqa_accuracy
+from llava_tc.eval.benchmarks.vqa_eval import evalai_answer_processor, vqa_eval_accuracy, vqa_metrics
 
 _QUESTIONS = {
     "val": "v2_OpenEnded_mscoco_val2014_questions.json",
@@ -67,15 +74,24 @@ vqav2/test2015/COCO_test2015_<image_id:012d>.jpg        test images
             )
         return samples
 
-    def score(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
+    def submitted(self, prediction: str) -> str:
+        """The answer as this protocol submits it: EvalAI-processed (official) or normalised (lenient)."""
+        return evalai_answer_processor(prediction) if self.official else normalize_vqa_answer(prediction)
+
+    def metrics(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
         predictions = self.answers_for(samples, answers)
         self.require_ground_truth(samples, "answers")
-        return vqa_metrics(predictions, [s.meta["answers"] for s in samples], [s.meta["answer_type"] for s in samples])
+        humans = [s.meta["answers"] for s in samples]
+        if self.official:
+            scores = [vqa_eval_accuracy(self.submitted(p), h) for p, h in zip(predictions, humans, strict=True)]
+        else:
+            scores = [vqa_accuracy(p, h) for p, h in zip(predictions, humans, strict=True)]
+        return vqa_metrics(scores, [s.meta["answer_type"] for s in samples])
 
     def write_submission(self, samples: list[EvalSample], answers: dict[str, str], out_dir: Path) -> Path | None:
         predictions = self.answers_for(samples, answers)
         results = [
-            {"question_id": s.meta["question_id"], "answer": normalize_vqa_answer(p)}
+            {"question_id": s.meta["question_id"], "answer": self.submitted(p)}
             for s, p in zip(samples, predictions, strict=True)
         ]
         split = samples[0].meta["split"] if samples else self.default_split
