@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "export an identity + mlp2x_gelu model to HF LlavaForConditionalGeneration",
     ),
     "import-projector": (
-        "llava_tc.model.import_cli",
+        "llava_tc.model.import_projector_cli",
         "load the QueCC or TokenPacker authors' weights into a model folder",
     ),
     "demo": ("llava_tc.demo.cli", "the paper in miniature: synthetic data, a grid of tiny VLMs, eval, law fit, report"),

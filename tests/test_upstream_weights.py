@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from llava_tc.cli import main
@@ -157,15 +157,21 @@ def test_import_projector_writes_a_model_folder_that_reloads_with_the_authors_we
         torch.testing.assert_close(ours, authors_output(authors, compressor, feats, query), rtol=1e-5, atol=1e-6)
 
 
-def test_import_projector_into_a_pretrain_run(tmp_path) -> None:
+def test_import_projector_into_a_pretrain_run_from_a_full_llava_checkpoint(tmp_path, capsys) -> None:
+    """A released LLaVA checkpoint holds the LLM too: only the `mm_projector.` keys are read, the rest counted."""
     model = tiny_model("tokenpacker")
     model.config.save_pretrained(tmp_path)
     save_mm_weights(model, tmp_path)
     authors = authors_module(model)
-    mm_projector_bin(authors, tmp_path / "mm_projector.bin")
-    assert main(["import-projector", "--source", "tokenpacker", str(tmp_path / "mm_projector.bin"), str(tmp_path)]) == 0
+    full = {f"model.mm_projector.{k}": v.contiguous() for k, v in authors.state_dict().items()}
+    save_file(full | {"model.embed_tokens.weight": torch.zeros(3, 2)}, str(tmp_path / "llava.safetensors"))
+    assert (
+        main(["import-projector", "--source", "tokenpacker", str(tmp_path / "llava.safetensors"), str(tmp_path)]) == 0
+    )
+    assert "left out 1 tensors outside mm_projector." in capsys.readouterr().out
     saved = load_file(str(tmp_path / "mm_projector.safetensors"))
     assert torch.equal(saved["compressor.key_mlp.3.bias"], authors.ln_k_1.bias.detach())
+    assert set(saved) == set(convert_upstream_weights("tokenpacker", authors.state_dict()))
 
 
 def test_import_projector_refuses_a_shape_mismatch_naming_the_tensor_and_writes_nothing(tmp_path, capsys) -> None:

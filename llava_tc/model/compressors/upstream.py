@@ -11,7 +11,7 @@ Accepted layouts, for `source` in `SOURCES`:
 The result uses the state-dict names of `LlavaTCForConditionalGeneration`: `compressor.*`, and `projector.*` when
 the file holds the MLP. A key that is not part of the layout, or a parameter the layout needs and the file lacks, is
 a `ValueError` that names it. Shapes are not checked here: they depend on the model the weights go into
-(`llava_tc.model.import_cli` checks them against it).
+(`llava_tc.model.import_projector_cli` checks them against it).
 """
 
 from __future__ import annotations

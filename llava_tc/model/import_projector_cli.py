@@ -1,7 +1,9 @@
 """`llava-tc import-projector --source quecc|tokenpacker FILE RUN_DIR`: the authors' weights into a model folder.
 
 FILE holds the authors' QueCC or TokenPacker weights (a LLaVA `mm_projector.bin`, any `torch.save`d state dict, or a
-`.safetensors` file; layouts in `llava_tc.model.compressors.upstream`). RUN_DIR is a llava_tc model folder whose
+`.safetensors` file; layouts in `llava_tc.model.compressors.upstream`). When some keys contain `mm_projector.`, only
+those are read, as LLaVA's loader does, so the shard of a released full LLaVA checkpoint that holds the projector
+works too (the count of the others is printed). RUN_DIR is a llava_tc model folder whose
 compressor is the same method: a `save_pretrained` folder or finetune run (`model.safetensors`), or a pretrain run
 (`mm_projector.safetensors`, which `pretrained_mm` then starts a finetune from). The converted tensors replace the
 folder's, cast to its dtype; every one must exist there with the same shape, and the file must cover every
@@ -18,7 +20,7 @@ from typing import Any
 
 import torch
 
-from llava_tc.model.compressors.upstream import SOURCES, convert_upstream_weights
+from llava_tc.model.compressors.upstream import MM_PROJECTOR, SOURCES, convert_upstream_weights
 
 MODEL_WEIGHTS = "model.safetensors"
 SHARDED_INDEX = "model.safetensors.index.json"
@@ -39,7 +41,11 @@ def run(args: argparse.Namespace) -> int:
             f"{args.run_dir}: the model's compressor is {config.get('compressor')!r}, not {args.source!r}; build the "
             f"model with compressor={args.source!r} first"
         )
-    weights = convert_upstream_weights(args.source, load_upstream(args.file), projector=config.get("projector"))
+    upstream = load_upstream(args.file)
+    selected = {key: value for key, value in upstream.items() if MM_PROJECTOR in key} or upstream
+    if len(selected) < len(upstream):
+        print(f"{args.file}: left out {len(upstream) - len(selected)} tensors outside {MM_PROJECTOR} (LLaVA's rule)")
+    weights = convert_upstream_weights(args.source, selected, projector=config.get("projector"))
     targets = [args.run_dir / name for name in (MODEL_WEIGHTS, MM_WEIGHTS) if (args.run_dir / name).is_file()]
     if not targets:
         if (args.run_dir / SHARDED_INDEX).is_file():
