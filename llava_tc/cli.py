@@ -27,16 +27,21 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "llava_tc.model.import_cli",
         "import an HF LlavaForConditionalGeneration folder as a llava_tc run",
     ),
+    "import-projector": (
+        "llava_tc.model.import_projector_cli",
+        "load the QueCC or TokenPacker authors' weights into a model folder",
+    ),
     "demo": ("llava_tc.demo.cli", "the paper in miniature: synthetic data, a grid of tiny VLMs, eval, law fit, report"),
 }
 
 
 def _top_level_parser() -> argparse.ArgumentParser:
+    width = max(map(len, COMMANDS))
     parser = argparse.ArgumentParser(
         prog="llava-tc",
         description="llava_tc: inference-optimal vision-language models with pluggable visual-token compressors.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="commands:\n" + "\n".join(f"  {name:<15} {text}" for name, (_, text) in COMMANDS.items()),
+        epilog="commands:\n" + "\n".join(f"  {name:<{width}} {text}" for name, (_, text) in COMMANDS.items()),
     )
     parser.add_argument("command", choices=sorted(COMMANDS), metavar="command", help="one of the commands below")
     return parser

@@ -123,5 +123,6 @@ def test_widths_follow_the_geometry() -> None:
     wide = VisionGeometry(grid_size=6, hidden_size=40, num_multi_layers=3)
     compressor = QueCC(wide, 9, query_dim=7)
     assert compressor.out_dim == 40
-    assert compressor.key_value_mlp[0].in_features == 120
+    assert compressor.key_mlp[0].in_features == compressor.value_mlp[0].in_features == 120
+    assert compressor.question_proj[0].in_features == 7
     assert compressor.downsample.kernel_size == (2, 2)

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, Cache, GenerationMixin, PreTrainedModel
+from transformers import initialization as hf_init
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from llava_tc.model.compressors import TokenCompressor, build_compressor
@@ -33,6 +34,18 @@ class LlavaTCPreTrainedModel(PreTrainedModel):
     _supports_sdpa = True
     _supports_flex_attn = True
     _supports_attention_backend = True
+
+    @torch.no_grad()
+    def initialize_weights(self) -> None:
+        """HF's generic init (normal(0.02) for every Linear and Conv), then each compressor's own, its authors'.
+        Under HF's guard, so tensors loaded from a checkpoint keep their values; a compressor is initialised once."""
+        pending = [
+            m for m in self.modules() if isinstance(m, TokenCompressor) and not getattr(m, "_is_hf_initialized", False)
+        ]
+        super().initialize_weights()
+        with hf_init.guard_torch_init_functions():
+            for compressor in pending:
+                compressor.reset_parameters()
 
 
 class LlavaTCForConditionalGeneration(LlavaTCPreTrainedModel, GenerationMixin):

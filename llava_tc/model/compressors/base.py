@@ -73,6 +73,11 @@ class TokenCompressor(nn.Module):
     def compress(self, features: VisionFeatures, query: torch.Tensor | None) -> torch.Tensor:
         raise NotImplementedError
 
+    def reset_parameters(self) -> None:
+        """Initialise the parameters as the method's authors do. Inside the VLM this runs after HF's generic
+        `_init_weights` (normal(0.02) for every Linear and Conv); a compressor whose authors initialise otherwise
+        overrides it, the default keeps the generic init."""
+
     def flops(self, batch_size: int = 1) -> int:
         """Forward FLOPs (a multiply-add counts 2) for `batch_size` images."""
         raise NotImplementedError

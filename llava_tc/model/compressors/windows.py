@@ -1,7 +1,9 @@
 """Windowed cross-attention shared by TokenPacker and QueCC: output token (i, j) attends only to its own k x k patches.
 
-Windows are folded into the batch dimension, so one batched matmul serves every window of every image (no Python loop
-over windows or images), and the cost is linear in the number of patches.
+Both authors' modules build their keys and values the same way (a Linear-GELU-Linear MLP over the multi-level features,
+then a LayerNorm with eps 1e-6, one MLP for keys and another for values) and attend with an 8-head
+`nn.MultiheadAttention`, one query per window. Windows are folded into the batch dimension, so one batched matmul
+serves every window of every image (no Python loop over windows or images), and the cost is linear in the patches.
 """
 
 from __future__ import annotations
@@ -9,6 +11,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+LAYER_NORM_EPS = 1e-6  # every LayerNorm of both authors' modules
+DEFAULT_NUM_HEADS = 8  # QueCC: `num_heads = 8`; TokenPacker: `num_heads=1024//128`
 
 
 def to_windows(grid: torch.Tensor, side: int) -> torch.Tensor:
@@ -32,82 +37,67 @@ def window_depthwise_conv(windows: torch.Tensor, conv: nn.Conv2d) -> torch.Tenso
     return pooled + conv.bias if conv.bias is not None else pooled
 
 
-def default_num_heads(dim: int, head_dim: int = 64) -> int:
-    """Heads of `head_dim` channels when the width allows it, otherwise a single head."""
-    return dim // head_dim if dim % head_dim == 0 and dim >= head_dim else 1
-
-
 def feature_mlp(in_dim: int, out_dim: int) -> nn.Sequential:
-    """Two-layer GELU MLP used to map (multi-level) features into the attention width."""
-    return nn.Sequential(nn.Linear(in_dim, out_dim), nn.GELU(), nn.Linear(out_dim, out_dim))
-
-
-def mlp_hidden(mlp: nn.Sequential, features: torch.Tensor) -> torch.Tensor:
-    """A `feature_mlp` up to (not including) its last Linear, which `WindowCrossAttention` applies where cheaper."""
-    first, activation, _ = mlp
-    return activation(first(features))
+    """Linear-GELU-Linear, then LayerNorm: both authors' key and value MLPs, and QueCC's token MLP."""
+    return nn.Sequential(
+        nn.Linear(in_dim, out_dim), nn.GELU(), nn.Linear(out_dim, out_dim), nn.LayerNorm(out_dim, eps=LAYER_NORM_EPS)
+    )
 
 
 def mlp_flops(tokens: int, in_dim: int, out_dim: int) -> int:
+    """Forward FLOPs of a `feature_mlp` over `tokens` tokens (the norm's elementwise work left out)."""
     return 2 * tokens * (in_dim * out_dim + out_dim * out_dim)
 
 
-class WindowCrossAttention(nn.Module):
-    """Multi-head attention of one query per window over that window's keys/values.
+class WindowCrossAttention(nn.MultiheadAttention):
+    """`nn.MultiheadAttention` (its parameters, names and default initialisation: Xavier in-projection, zero biases)
+    with `windowed`, which evaluates it for one query per window over that window's keys and values.
 
-    The maths is q/k/v projections, softmax(q.k / sqrt(d)) and a weighted sum of v, but the key and value projections
-    (and the key/value MLP's last Linear, while that is cheaper) act on the one query per window instead of on every
-    key: q.(W_k x + b) = (W_k^T q).x + q.b, and sum_j a_j (W_v x_j + b) = W_v (sum_j a_j x_j) + b because the
-    attention weights sum to 1. A window of k*k keys then costs two matrix-vector products per head instead of
-    three dense projections per key, which is what made QueCC and TokenPacker slow at small V.
+    `windowed` computes what `nn.MultiheadAttention` computes on each window, in a cheaper order: the in-projections
+    of keys and values act on the one query per window instead of on every key, since
+    q.(W_k x + b_k) = (W_k^T q).x + q.b_k, and sum_j a_j (W_v x_j + b_v) = W_v (sum_j a_j x_j) + b_v because the
+    attention weights sum to 1. A window of k*k keys then costs two matrix-vector products per head instead of two
+    dense projections per key. (The key/value MLPs end in a LayerNorm, so their last Linear cannot be folded as well.)
     """
 
-    def __init__(self, dim: int, num_heads: int | None = None) -> None:
-        super().__init__()
-        self.num_heads = num_heads or default_num_heads(dim)
-        if dim % self.num_heads != 0:
-            raise ValueError(f"attention width {dim} is not divisible by num_heads={self.num_heads}")
-        self.q_proj = nn.Linear(dim, dim)
-        self.k_proj = nn.Linear(dim, dim)
-        self.v_proj = nn.Linear(dim, dim)
-        self.out_proj = nn.Linear(dim, dim)
+    def __init__(self, dim: int, num_heads: int, owner: str) -> None:
+        if num_heads < 1 or dim % num_heads != 0:
+            divisors = ", ".join(str(h) for h in range(1, dim + 1) if dim % h == 0)
+            raise ValueError(
+                f"{owner}: the attention width {dim} (the tower's hidden size) is not divisible by num_heads="
+                f"{num_heads}; pass compressor_options={{'num_heads': h}} with h in {divisors}"
+            )
+        super().__init__(dim, num_heads, batch_first=True)
 
-    def forward(self, queries: torch.Tensor, hidden: torch.Tensor, key_value_proj: nn.Linear) -> torch.Tensor:
-        """queries [B, V, C]; hidden [B * V, k*k, C'] windows whose keys/values are `key_value_proj(hidden)`.
-
-        Returns [B, V, C]. `key_value_proj` is folded into the query side when 2 * heads < k*k (two products per head
-        and window instead of one per key), otherwise applied to the keys first.
-        """
+    def windowed(self, queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        """queries [B, V, C]; keys and values [B * V, k*k, C], window w holding the keys of query w. -> [B, V, C]."""
         batch, count, dim = queries.shape
-        heads, head_dim = self.num_heads, dim // self.num_heads
-        fold = 2 * heads < hidden.shape[1]
-        keys = hidden if fold else key_value_proj(hidden)
+        heads, head_dim = self.num_heads, self.head_dim
+        query_weight, key_weight, value_weight = self.in_proj_weight.chunk(3)
+        query_bias, key_bias, value_bias = self.in_proj_bias.chunk(3)
         # Per-head products are bmm's over a heads-first view [heads, B * V, .] (no copies, no einsum overhead).
-        q = self.q_proj(queries).view(batch * count, heads, head_dim).transpose(0, 1)
-        key_bias = torch.addmv(self.k_proj.bias, self.k_proj.weight, key_value_proj.bias) if fold else self.k_proj.bias
-        # q.b_k is one constant per window and head (the softmax ignores it); kept so that the maths, k_proj.bias's
-        # gradient included (0 up to rounding), stays that of the reference.
+        q = F.linear(queries, query_weight, query_bias).view(-1, heads, head_dim).transpose(0, 1)
+        key_query = torch.bmm(q, key_weight.view(heads, head_dim, dim))
+        # q.b_k is one constant per window and head (the softmax ignores it); kept so that the maths, the key bias's
+        # gradient included (0 up to rounding), stays that of nn.MultiheadAttention.
         key_offset = torch.bmm(q, key_bias.view(heads, head_dim, 1))
-        key_query = torch.bmm(q, self.k_proj.weight.view(heads, head_dim, -1))
-        if fold:
-            key_query = key_query @ key_value_proj.weight
         # Scores as [windows, keys, heads]: both products then hand `keys` a contiguous gradient (no copy).
         scale = head_dim**-0.5
         scores = torch.baddbmm(key_offset.permute(1, 2, 0), keys, key_query.permute(1, 2, 0), beta=scale, alpha=scale)
         # Softmax in at least float32 (as SDPA does for half precision), then back to the keys' dtype.
         weights = scores.softmax(1, dtype=torch.promote_types(scores.dtype, torch.float32)).to(keys.dtype)
-        mixed = torch.bmm(weights.transpose(1, 2), keys).transpose(0, 1)
-        if fold:
-            mixed = F.linear(mixed, key_value_proj.weight, key_value_proj.bias)
-        value_weight = self.v_proj.weight.view(heads, head_dim, -1).transpose(1, 2)
-        values = torch.baddbmm(self.v_proj.bias.view(heads, 1, head_dim), mixed, value_weight)
-        return self.out_proj(values.transpose(0, 1).reshape(batch, count, dim))
+        mixed = torch.bmm(weights.transpose(1, 2), values).transpose(0, 1)
+        projected = torch.baddbmm(
+            value_bias.view(heads, 1, head_dim), mixed, value_weight.view(heads, head_dim, dim).transpose(1, 2)
+        )
+        return self.out_proj(projected.transpose(0, 1).reshape(batch, count, dim))
 
     @staticmethod
     def flops(num_queries: int, num_keys: int, dim: int) -> int:
-        """Projections of queries and keys/values, scores and weighted sum (each query sees num_keys/num_queries).
+        """In-projections of queries, keys and values, scores, weighted sum and out-projection (each query sees
+        num_keys / num_queries keys).
 
-        The model's nominal count, as the scaling laws use it; `forward` evaluates the same maths with fewer FLOPs.
+        The module's nominal count, as the scaling laws use it; `windowed` evaluates the same maths with fewer FLOPs.
         """
         keys_per_query = num_keys // num_queries
         projections = 2 * dim * dim * (2 * num_queries + 2 * num_keys)
