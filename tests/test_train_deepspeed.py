@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +35,13 @@ class FirstState(TrainerCallback):
         self.begin = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+def _free_port() -> int:
+    """A port nobody listens on now: a fixed one collides when two checkouts run the suite at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @pytest.fixture(scope="module")
 def deepspeed_runs(train_assets, tmp_path_factory) -> dict[int, Path]:
     """Both launches at once (each spends most of its time starting up): world 1 without a launcher, world 2 with."""
@@ -47,7 +55,7 @@ def deepspeed_runs(train_assets, tmp_path_factory) -> dict[int, Path]:
             "--num_gpus",
             "2",
             "--master_port",
-            "29731",
+            str(_free_port()),
             str(SCRIPT),
             "--out",
             str(root / "world2"),
