@@ -108,3 +108,83 @@ def test_missing_file() -> None:
     with pytest.raises(ScalingDataError, match="no such file"):
         load_points("/nonexistent/points.csv")
     assert np.all(load_paper_points().error > 0)
+
+
+def _write(path: Path, rows: list[str]) -> Path:
+    path.write_text("\n".join([HEADER, *rows]) + "\n")
+    return path
+
+
+def test_scores_on_native_scales_are_normalised_by_declared_maxima(tmp_path: Path) -> None:
+    rows = []
+    for params in (500_000_000, 2_000_000_000):
+        rows += [_results_row(params, 4, "mme", 1500.0, metric="perception")]  # MME points, out of 2000
+        rows += [_results_row(params, 4, "mme", 300.0, metric="cognition")]  # another metric: not the primary
+        rows += [_results_row(params, 4, "gqa", 0.6, metric="accuracy")]  # a fraction
+        rows += [_results_row(params, 4, "mmbench", 70.0, metric="accuracy")]  # percent, declared below
+    path = _write(tmp_path / "native.csv", rows)
+    points = load_points(path, scales={"mmbench": 100.0})
+    assert 1.0 - points.error == pytest.approx([(1500 / 2000 + 0.6 + 0.70) / 3] * 2)
+    total = load_points(path, benchmarks=["mme"], metrics={"mme": "cognition"})
+    assert 1.0 - total.error == pytest.approx([300 / 800] * 2)
+    declared = load_points(path, benchmarks=["mme"], scales={"mme": 2800.0})
+    assert 1.0 - declared.error == pytest.approx([1500 / 2800] * 2)
+    with pytest.raises(ScalingDataError, match=r"line 5, column 'value': '70.0' is out of range.*--scale mmbench=MAX"):
+        load_points(path)
+    with pytest.raises(ScalingDataError, match=r"scales declared for \['vqa'\]"):
+        load_points(path, scales={"vqa": 100.0, "mmbench": 100.0})
+
+
+def test_mme_above_its_maximum_is_an_error_not_a_clip(tmp_path: Path) -> None:
+    path = _write(tmp_path / "r.csv", [_results_row(10**9, 4, "mme", 2300.0, metric="perception")])
+    with pytest.raises(
+        ScalingDataError, match=r"'2300.0' is out of range; expected a score in \[0, 2000\].*mme/perception"
+    ):
+        load_points(path)
+    assert 1.0 - load_points(path, scales={"mme": 2800.0}).error == pytest.approx([2300 / 2800])
+
+
+def test_scaling_csv_with_a_score_max_column(tmp_path: Path) -> None:
+    path = tmp_path / "percent.csv"
+    path.write_text("llm_params_b,num_visual_tokens,accuracy,score_max\n1,4,57,100\n2,4,0.6,\n")
+    assert 1.0 - load_points(path).error == pytest.approx([0.57, 0.6])
+    bad = tmp_path / "bad.csv"
+    bad.write_text("llm_params_b,num_visual_tokens,accuracy,score_max\n1,4,57,0\n")
+    with pytest.raises(ScalingDataError, match="line 2, column 'score_max'"):
+        load_points(bad)
+
+
+def test_paper_benchmark_set_on_native_scales_reproduces_the_paper_fit(tmp_path: Path) -> None:
+    """The paper's 9-benchmark average, split into per-benchmark scores on their own scales (MME perception in
+    points, MMBench in percent, the rest fractions; offsets that cancel in the mean), loads back to the average."""
+    from llava_tc.scaling.law import fit_law
+    from llava_tc.scaling.normalise import BENCHMARK_SETS, expand_benchmarks
+
+    paper = load_paper_points()
+    names = BENCHMARK_SETS["paper"]
+    offsets = np.linspace(-0.2, 0.2, len(names))
+    rows = []
+    for n_b, v, error in zip(paper.n_b, paper.v, paper.error, strict=True):
+        for name, offset in zip(names, offsets, strict=True):
+            score = 1.0 - error + offset
+            metric = {"mme": "perception", "pope": "f1", "chartqa": "relaxed_accuracy"}.get(name, "accuracy")
+            value = score * {"mme": 2000.0, "mmbench": 100.0}.get(name, 1.0)
+            rows.append(_results_row(round(n_b * 1e9), int(v), name, value, metric=metric))
+    path = _write(tmp_path / "nine.csv", [*rows, _results_row(7 * 10**9, 1, "textvqa", 0.3, metric="accuracy")])
+    chosen = expand_benchmarks(None, "paper")
+    assert chosen == list(names) and len(chosen) == 9
+    points = load_points(path, benchmarks=chosen, scales={"mmbench": 100.0})
+    np.testing.assert_allclose(points.error, paper.error, atol=1e-12)
+    fit = fit_law(points, n_bootstrap=0)
+    assert fit.alpha == pytest.approx(0.0709, abs=1e-3) and fit.beta == pytest.approx(0.0151, abs=1e-3)
+    with pytest.raises(ValueError, match="unknown benchmark set 'ocr'"):
+        expand_benchmarks(None, "ocr")
+
+
+def test_ocr_file_holds_the_authors_commented_grid() -> None:
+    ocr = load_paper_points("ocr")
+    assert len(ocr) == 27 and not np.any((ocr.n_b == 7.0) & (ocr.v == 576))  # the 7B/576 placeholder is left out
+    four_b = 1.0 - ocr.error[ocr.n_b == 4.0]
+    assert four_b[:3] == pytest.approx([0.1268003646, 0.155895545, 0.1927482015])
+    with pytest.raises(ValueError, match="unknown task family 'video'"):
+        load_paper_points("video")
