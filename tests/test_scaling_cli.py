@@ -118,20 +118,28 @@ def test_flops_table_with_prefusion_and_pruning(capsys: pytest.CaptureFixture[st
     assert pruned["576"] < prefill["576"]
 
 
-def test_results_table_scales_and_metrics_from_the_command_line(
+def test_results_table_scales_metrics_and_protocol_from_the_command_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    header = "run,llm,llm_params,vision_tower,compressor,num_visual_tokens,benchmark,split,metric,value,n,timestamp"
+    header = (
+        "run,llm,llm_params,vision_tower,compressor,num_visual_tokens,benchmark,split,protocol,metric,value,n,timestamp"
+    )
     rows = [header]
     for k, (params, tokens) in enumerate((p, t) for p in (10**9, 2 * 10**9, 4 * 10**9) for t in (1, 4, 16)):
-        rows.append(f"r{k},m,{params},clip,pool,{tokens},mme,test,perception,{1000 + 20 * k},1,2025-01-01")
-        rows.append(f"r{k},m,{params},clip,pool,{tokens},mme,test,cognition,300,1,2025-01-01")
-        rows.append(f"r{k},m,{params},clip,pool,{tokens},gqa,test,accuracy,{40 + k},1,2025-01-01")
+        for protocol, points in (("official", 0), ("lenient", 100)):
+            common = f"r{k},m,{params},clip,pool,{tokens}"
+            rows.append(f"{common},mme,test,{protocol},perception,{1000 + 20 * k + points},1,2025-01-01")
+            rows.append(f"{common},mme,test,{protocol},cognition,300,1,2025-01-01")
+            rows.append(f"{common},gqa,test,{protocol},accuracy,{40 + k},1,2025-01-01")
     path = tmp_path / "results.csv"
     path.write_text("\n".join(rows) + "\n")
     assert main(["scaling", "fit", str(path), "--bootstrap", "0"]) == 2
     assert "--scale gqa=MAX" in capsys.readouterr().err
-    out = _run(capsys, "fit", str(path), "--bootstrap", "0", "--scale", "gqa=percent", "--scale", "mme=mme-total")
-    assert "(9 points" in out
+    scales = ["--scale", "gqa=percent", "--scale", "mme=mme-total"]
+    out = _run(capsys, "fit", str(path), "--bootstrap", "0", *scales, "--json", str(tmp_path / "fit.json"))
+    assert "[protocol official; 27 rows of other protocols left out] (9 points" in out
+    assert json.loads((tmp_path / "fit.json").read_text())["protocol"] == "official"
+    lenient = _run(capsys, "fit", str(path), "--bootstrap", "0", *scales, "--protocol", "lenient")
+    assert "[protocol lenient; 27 rows of other protocols left out]" in lenient and lenient != out
     assert main(["scaling", "fit", str(path), "--benchmark", "mme", "--metric", "mme=total"]) == 2
     assert "metric of benchmark 'mme' ['total']; valid: ['cognition', 'perception']" in capsys.readouterr().err

@@ -31,7 +31,15 @@ from llava_tc.scaling.flops import (
     simple_inference_flops,
 )
 from llava_tc.scaling.forms import FORMS
-from llava_tc.scaling.io import PAPER_DATA, ScalingPoints, load_paper_points, load_points
+from llava_tc.scaling.io import (
+    DEFAULT_PROTOCOL,
+    LEGACY_PROTOCOL,
+    PAPER_DATA,
+    PROTOCOLS,
+    ScalingPoints,
+    load_paper_points,
+    load_points,
+)
 from llava_tc.scaling.latency import PARTS, load_latency
 from llava_tc.scaling.law import DEFAULT_FORM, LawFit, fit_law
 from llava_tc.scaling.normalise import BENCHMARK_SETS, expand_benchmarks, parse_scale
@@ -92,6 +100,13 @@ def _add_data_arguments(parser: argparse.ArgumentParser, many_families: bool = F
         "--scale", action="append", help="results table: BENCHMARK=MAX score, e.g. mme=2800, gqa=percent (repeatable)"
     )
     parser.add_argument("--compressor", help="results table: compressor whose runs to fit")
+    parser.add_argument(
+        "--protocol",
+        default=DEFAULT_PROTOCOL,
+        choices=PROTOCOLS,
+        help=f"results table: scoring protocol whose rows to fit, never mixed (default {DEFAULT_PROTOCOL}; rows "
+        f"without a protocol column are {LEGACY_PROTOCOL})",
+    )
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs (0: none)")
 
@@ -268,7 +283,9 @@ def _load(args: argparse.Namespace, family: str | None = None) -> ScalingPoints:
     metric, metrics = _metrics(args.metric)
     scales = dict(parse_scale(text) for text in args.scale or [])
     benchmarks = expand_benchmarks(args.benchmark, args.benchmark_set)
-    return load_points(args.input, benchmarks, metric, args.compressor, metrics=metrics, scales=scales)
+    return load_points(
+        args.input, benchmarks, metric, args.compressor, metrics=metrics, scales=scales, protocol=args.protocol
+    )
 
 
 def _write_json(path: Path, payload: dict[str, object]) -> None:
@@ -282,7 +299,7 @@ def _run_fit(args: argparse.Namespace) -> int:
     fit = fit_law(points, seed=args.seed, n_bootstrap=args.bootstrap, text_tokens=args.text_tokens, form=args.form)
     print(format_fit(fit, points))
     if args.json:
-        _write_json(args.json, {**fit.to_dict(), "source": points.source})
+        _write_json(args.json, {**fit.to_dict(), "source": points.source, "protocol": points.protocol})
     return 0
 
 
@@ -316,7 +333,7 @@ def _run_optimal(args: argparse.Namespace) -> int:
     sizes, tokens = _data_grid(args, points)
     q = args.text_tokens
     budgets = args.budgets or _default_budgets(q, sizes, tokens)
-    print(f"data: {points.source}")
+    print(f"data: {points.description}")
     print(
         f"form {fit.form}: alpha = {fit.alpha:.4g}{ci_text(fit, 'alpha')}, beta = {fit.beta:.4g}{ci_text(fit, 'beta')}"
     )
@@ -379,7 +396,7 @@ def _run_frontier(args: argparse.Namespace) -> int:
     sizes, tokens = _data_grid(args, points)
     q = args.text_tokens
     pareto = pareto_configurations(fit, q, sizes, tokens, cost)
-    print(f"data: {points.source}; form {fit.form}; cost: {cost.label}; Q = {q:g}")
+    print(f"data: {points.description}; form {fit.form}; cost: {cost.label}; Q = {q:g}")
     header = "available configurations that no cheaper one beats in predicted error (the frontier):"
     print("\n".join(format_configurations(pareto, header, cost.unit, with_budget=False)))
     if args.out:
@@ -402,7 +419,7 @@ def _run_advise(args: argparse.Namespace) -> int:
         sizes, tokens = _data_grid(args, points)
         label = family or Path(points.source).name
         print(
-            f"\n{label}: {points.source}; form {fit.form}: alpha = {fit.alpha:.4g}{ci_text(fit, 'alpha')}, "
+            f"\n{label}: {points.description}; form {fit.form}: alpha = {fit.alpha:.4g}{ci_text(fit, 'alpha')}, "
             f"beta = {fit.beta:.4g}{ci_text(fit, 'beta')}"
         )
         if isinstance(cost, PaperCost):

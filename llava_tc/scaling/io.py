@@ -4,15 +4,17 @@ Two inputs are accepted, told apart by their columns:
 - a scaling CSV: `llm_params_b, num_visual_tokens, accuracy` (optional `llm`; optional `score_max` when the accuracy
   is not a fraction, e.g. 100 for percentages), the shipped paper files' format;
 - a results table (CSV or JSONL) as written by `llava_tc.eval`: one row per (run, benchmark, metric), `llm_params`
-  an integer count. Rows are filtered by benchmark/metric/compressor; each score is divided by its declared maximum
-  (`llava_tc.scaling.normalise`: MME points, percentages, fractions), averaged per benchmark, then averaged across
-  benchmarks with equal weight, per (llm_params, num_visual_tokens).
+  an integer count. Rows are kept for one scoring protocol only (`protocol`, default "official"; the protocols are
+  never mixed in one fit), then filtered by benchmark/metric/compressor; each score is divided by its declared
+  maximum (`llava_tc.scaling.normalise`: MME points, percentages, fractions), averaged per benchmark, then averaged
+  across benchmarks with equal weight, per (llm_params, num_visual_tokens).
 Every error names the file, the line and the column, and says what would be valid.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 from collections import defaultdict
@@ -40,6 +42,11 @@ RESULTS_COLUMNS = (
     "n",
     "timestamp",
 )
+PROTOCOLS = ("official", "lenient")
+DEFAULT_PROTOCOL = "official"
+LEGACY_PROTOCOL = "lenient"
+"""The scoring protocols a results row records in its `protocol` column, the one fitted by default, and the one of
+rows without that column (tables written before it), as `llava_tc.eval.results` reads them."""
 PAPER_DATA = {"reasoning": "paper_visual_reasoning.csv", "ocr": "paper_ocr.csv"}
 """The paper's shipped grids by task family (see `paper_data_path`)."""
 
@@ -57,6 +64,10 @@ class ScalingPoints:
     error: np.ndarray
     llm: tuple[str, ...]
     source: str = "<memory>"
+    protocol: str | None = None
+    """The scoring protocol of the results rows these points come from (None: a scaling CSV or arrays)."""
+    other_protocol_rows: int = 0
+    """Rows of the results table scored by another protocol, left out of these points."""
 
     def __post_init__(self) -> None:
         sizes = {len(self.n_b), len(self.v), len(self.error), len(self.llm)}
@@ -66,9 +77,16 @@ class ScalingPoints:
     def __len__(self) -> int:
         return len(self.error)
 
+    @property
+    def description(self) -> str:
+        """The source, with the scoring protocol fitted and the rows of other protocols left out."""
+        if self.protocol is None:
+            return self.source
+        return f"{self.source} [protocol {self.protocol}; {self.other_protocol_rows} rows of other protocols left out]"
+
     def subset(self, mask: np.ndarray) -> ScalingPoints:
         labels = tuple(label for label, keep in zip(self.llm, mask, strict=True) if keep)
-        return ScalingPoints(self.n_b[mask], self.v[mask], self.error[mask], labels, self.source)
+        return dataclasses.replace(self, n_b=self.n_b[mask], v=self.v[mask], error=self.error[mask], llm=labels)
 
 
 def points_from_arrays(
@@ -189,6 +207,37 @@ def _metric_per_benchmark(
     return chosen
 
 
+def check_protocol(protocol: str) -> str:
+    """`protocol`, if it is one of PROTOCOLS (a ValueError that lists them otherwise)."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown scoring protocol {protocol!r}; valid: {', '.join(PROTOCOLS)}")
+    return protocol
+
+
+def _row_protocol(row: dict[str, object], where: str) -> str:
+    """A row's scoring protocol; a row without the column (a table from before it) is LEGACY_PROTOCOL."""
+    raw = row.get("protocol", LEGACY_PROTOCOL)
+    if raw not in PROTOCOLS:
+        raise ScalingDataError(
+            f"{where}, column 'protocol': {raw!r} is not a scoring protocol; expected one of {', '.join(PROTOCOLS)}"
+        )
+    return str(raw)
+
+
+def _of_protocol(
+    path: Path, rows: list[tuple[int, dict[str, object]]], protocol: str
+) -> list[tuple[int, dict[str, object]]]:
+    """The rows scored by `protocol`; an error naming the protocols present when there are none."""
+    protocols = [_row_protocol(row, f"{path}, line {line}") for line, row in rows]
+    if protocol not in protocols:
+        raise ScalingDataError(
+            f"{path}: no rows scored by protocol {protocol!r}; the table holds {sorted(set(protocols))} (rows "
+            f"without a protocol column are {LEGACY_PROTOCOL!r}, from before the column existed); pick one with "
+            "--protocol"
+        )
+    return [entry for entry, of in zip(rows, protocols, strict=True) if of == protocol]
+
+
 def _load_results_table(
     path: Path,
     rows: list[tuple[int, dict[str, object]]],
@@ -197,7 +246,11 @@ def _load_results_table(
     compressor: str | None,
     metrics: Mapping[str, str] | None = None,
     scales: Mapping[str, float] | None = None,
+    protocol: str = DEFAULT_PROTOCOL,
 ) -> ScalingPoints:
+    kept = _of_protocol(path, rows, protocol)
+    other_protocol_rows = len(rows) - len(kept)
+    rows = kept
     all_benchmarks = {str(row.get("benchmark")) for _, row in rows}
     wanted_benchmarks = set(benchmarks) if benchmarks else all_benchmarks
     _choose(path, "benchmark", all_benchmarks, sorted(wanted_benchmarks), "--benchmark")
@@ -236,7 +289,15 @@ def _load_results_table(
         v.append(tokens)
         acc.append(float(np.mean([np.mean(values) for _, values in sorted(scores.items())])))
         labels.append(names[params])
-    return ScalingPoints(np.array(n_b), np.array(v, dtype=float), 1.0 - np.array(acc), tuple(labels), str(path))
+    return ScalingPoints(
+        np.array(n_b),
+        np.array(v, dtype=float),
+        1.0 - np.array(acc),
+        tuple(labels),
+        str(path),
+        protocol=protocol,
+        other_protocol_rows=other_protocol_rows,
+    )
 
 
 def load_points(
@@ -246,21 +307,25 @@ def load_points(
     compressor: str | None = None,
     metrics: Mapping[str, str] | None = None,
     scales: Mapping[str, float] | None = None,
+    protocol: str = DEFAULT_PROTOCOL,
 ) -> ScalingPoints:
-    """Read a scaling CSV or a results table; the filters, `metrics` (per-benchmark metric) and `scales`
-    (per-benchmark maximum score, see `llava_tc.scaling.normalise`) apply to results tables only."""
+    """Read a scaling CSV or a results table; the filters, `metrics` (per-benchmark metric), `scales`
+    (per-benchmark maximum score, see `llava_tc.scaling.normalise`) and `protocol` (the scoring protocol whose rows
+    are fitted, never a mix) apply to results tables only."""
     path = Path(path)
+    check_protocol(protocol)
     columns, rows = _read_rows(path)
     if all(name in columns for name in SCALING_COLUMNS):
         points = _load_scaling_csv(path, rows)
     elif all(name in columns for name in RESULTS_COLUMNS):
-        points = _load_results_table(path, rows, benchmarks, metric, compressor, metrics, scales)
+        points = _load_results_table(path, rows, benchmarks, metric, compressor, metrics, scales, protocol)
     else:
         closest = SCALING_COLUMNS if "accuracy" in columns or "llm_params_b" in columns else RESULTS_COLUMNS
         missing = [name for name in closest if name not in columns]
         raise ScalingDataError(
             f"{path}: missing column(s) {missing}; expected either a scaling CSV with columns "
-            f"{', '.join(SCALING_COLUMNS)} (optional llm) or a results table with columns {', '.join(RESULTS_COLUMNS)}"
+            f"{', '.join(SCALING_COLUMNS)} (optional llm) or a results table with columns {', '.join(RESULTS_COLUMNS)} "
+            "(optional protocol)"
         )
     if len(points) == 0:
         raise ScalingDataError(f"{path}: no data rows")

@@ -48,7 +48,7 @@ def parameter_lines(fit: LawFit, indent: str = "  ") -> list[str]:
 def format_fit(fit: LawFit, points: ScalingPoints) -> str:
     """A fit's parameters with CIs, fit quality, residuals and the hold-out check."""
     lines = [
-        f"data: {points.source} ({fit.n_points} points, LLM sizes {_sizes(points)} B)",
+        f"data: {points.description} ({fit.n_points} points, LLM sizes {_sizes(points)} B)",
         f"law ({fit.form}): {law_text(fit)}   (Y = 1 - accuracy, N in billions)",
     ]
     if fit.ci:

@@ -223,4 +223,4 @@ def validate_forms(
         FormValidation(r.form, r.fit, r.size, r.tokens, r.extrapolation, r.held_out_r2, rank)
         for rank, r in enumerate(ranked, start=1)
     )
-    return ValidationReport(ordered, points.source, len(points), float(text_tokens), within)
+    return ValidationReport(ordered, points.description, len(points), float(text_tokens), within)
