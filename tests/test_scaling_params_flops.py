@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -10,10 +11,13 @@ from torch.utils.flop_counter import FlopCounterMode
 from transformers import CLIPVisionConfig, CLIPVisionModel, LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
 from llava_tc.scaling.flops import (
+    LLMPruning,
+    PreFusion,
     decode_flops,
     inference_cost,
     llm_attention_flops,
     llm_forward_flops,
+    llm_layers_flops,
     prefill_flops,
     projector_flops,
     query_pass_flops,
@@ -165,6 +169,9 @@ def test_inference_cost_stages() -> None:
     assert plain.projector == 4 * (2 * (32 * 64 + 64 * 64) + 2 * 64)
     assert plain.prefill == prefill_flops(llm, 10)
     assert plain.total == sum(v for k, v in plain.as_dict().items() if k != "total")
+    assert plain.prefusion == 0 and plain.of(("prefill", "decode")) == plain.prefill + plain.decode
+    with pytest.raises(ValueError, match="unknown stage"):
+        plain.of(("llm",))
     with pytest.raises(ValueError, match="mlp"):
         projector_flops(16, 64, 4, "conv")
 
@@ -179,3 +186,85 @@ def test_config_json_file_and_folder(tmp_path) -> None:
         llm_shape_from_config({"model_type": "gpt2"})
     with pytest.raises(ValueError, match="intermediate_size"):
         llm_shape_from_config({k: v for k, v in TINY_QWEN.items() if k != "intermediate_size"})
+
+
+def _eager_tiny_qwen() -> Qwen2ForCausalLM:
+    return Qwen2ForCausalLM(Qwen2Config(**_hf(TINY_QWEN), attn_implementation="eager")).eval()
+
+
+def _run_layers(model: Qwen2ForCausalLM, hidden: torch.Tensor, layers, positions: torch.Tensor) -> torch.Tensor:
+    """Decoder layers of the HF model applied by hand (no mask: eager attention computes the full square)."""
+    embeddings = model.model.rotary_emb(hidden, positions)
+    for layer in layers:
+        out = layer(hidden, position_embeddings=embeddings, position_ids=positions)
+        hidden = out[0] if isinstance(out, tuple) else out
+    return hidden
+
+
+def _counted_by_torch(shape, layers: int, tokens: int) -> int:
+    """What FlopCounterMode reports for `layers` layers over `tokens`: ours minus bias adds, with the full square."""
+    bias = tokens * layers * (shape.q_dim + 2 * shape.kv_dim)
+    causal = 4 * layers * shape.q_dim * (tokens * (tokens + 1) // 2)
+    return llm_layers_flops(shape, layers, tokens) - bias - causal + 4 * layers * shape.q_dim * tokens * tokens
+
+
+@pytest.mark.parametrize(("layer", "ratio"), [(1, 0.5), (0, 0.75), (2, 0.5)])
+def test_fastv_pruned_prefill_matches_torch_flop_counter(layer: int, ratio: float) -> None:
+    """Layers [0, K) over Q + V tokens, then only the kept visual tokens go on (FastV's prefill)."""
+    model, shape = _eager_tiny_qwen(), llm_shape_from_config(TINY_QWEN)
+    text, visual = 5, 12
+    pruning = LLMPruning(layer, ratio)
+    kept = pruning.kept(visual)
+    tokens = text + visual
+    hidden = torch.randn(1, tokens, shape.hidden_size)
+    positions = torch.arange(tokens)[None]
+    keep = torch.cat([torch.arange(text), text + torch.arange(kept)])  # which ones FastV keeps is irrelevant here
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        hidden = _run_layers(model, hidden, model.model.layers[:layer], positions)
+        hidden, positions = hidden[:, keep], positions[:, keep]
+        hidden = _run_layers(model, hidden, model.model.layers[layer:], positions)
+        model.lm_head(model.model.norm(hidden[:, -1:]))
+    before, after = min(layer, 2), 2 - min(layer, 2)
+    expected = _counted_by_torch(shape, before, tokens) + _counted_by_torch(shape, after, text + kept)
+    assert counter.get_total_flops() == expected + 2 * shape.hidden_size * shape.vocab_size
+    assert prefill_flops(shape, tokens, pruning, visual) == (
+        llm_layers_flops(shape, before, tokens)
+        + llm_layers_flops(shape, after, text + kept)
+        + 2 * shape.hidden_size * shape.vocab_size
+    )
+    assert prefill_flops(shape, tokens, LLMPruning(0, 0.0), visual) == prefill_flops(shape, tokens)
+
+
+def test_fastv_decode_attends_to_the_pruned_cache_after_layer_k() -> None:
+    shape = llm_shape_from_config(TINY_QWEN)
+    prompt, visual, generated = 30, 20, 4
+    pruning = LLMPruning(1, 0.75)
+    first, rest = dataclasses.replace(shape, num_layers=1), dataclasses.replace(shape, num_layers=1)
+    pruned = prompt - visual + 5
+    expected = sum(
+        llm_forward_flops(first, 1, prompt + j, logit_tokens=0) + llm_forward_flops(rest, 1, pruned + j)
+        for j in range(3)
+    )
+    assert decode_flops(shape, prompt, generated, pruning, visual) == expected
+    assert decode_flops(shape, prompt, generated, pruning, visual) < decode_flops(shape, prompt, generated)
+
+
+def test_prefusion_layers_match_torch_flop_counter() -> None:
+    """LLaVA-Mini's pre-fusion: decoder layers of the LLM's shape over uncompressed + compressed visual + text."""
+    model, shape = _eager_tiny_qwen(), llm_shape_from_config(TINY_QWEN)
+    vision = vision_shape_from_config(TINY_CLIP)
+    uncompressed, visual, text = vision.num_patches, 1, 6
+    tokens = uncompressed + visual + text
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        _run_layers(
+            model, torch.randn(1, tokens, shape.hidden_size), model.model.layers[:2], torch.arange(tokens)[None]
+        )
+    assert counter.get_total_flops() == _counted_by_torch(shape, 2, tokens)
+    cost = inference_cost(shape, vision, visual, text, prefusion=PreFusion(2))
+    projection = projector_flops(vision.hidden_size, shape.hidden_size, uncompressed)
+    assert cost.prefusion == llm_layers_flops(shape, 2, tokens) + projection
+    assert inference_cost(shape, vision, visual, text, prefusion=PreFusion(2, visual_tokens=4)).prefusion == (
+        llm_layers_flops(shape, 2, 4 + visual + text) + projector_flops(vision.hidden_size, shape.hidden_size, 4)
+    )
+    with pytest.raises(ValueError, match="ratio R in"):
+        LLMPruning(2, 1.5)

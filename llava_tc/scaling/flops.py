@@ -12,6 +12,13 @@ Conventions, kept the same in every stage so that stages add up:
   with a KV cache of the prompt plus the j - 1 tokens before it.
 
 The compressor's own FLOPs come in as a plain number (from its `flops()`), so this module does not import it.
+
+Two stages beyond the paper's pipeline, for compressors that need them (the hook: a compressor declares them through
+the attributes `prefusion_layers` and `llm_pruning`, which `llava_tc.scaling.cost.compressor_stage_costs` reads):
+- pre-fusion (`PreFusion`, LLaVA-Mini): extra decoder layers of the LLM's shape run over the uncompressed visual tokens,
+  the compressed ones and the text before the LLM sees only the compressed tokens;
+- in-LLM pruning (`LLMPruning`, FastV): after layer K only a share (1 - R) of the visual tokens go on, in prefill and
+  in the KV cache that decode steps attend to.
 """
 
 from __future__ import annotations
@@ -20,6 +27,9 @@ from dataclasses import asdict, dataclass
 
 from llava_tc.scaling.params import llm_layer_bias_params, llm_layer_matmul_params
 from llava_tc.scaling.shapes import LLMShape, VisionShape
+
+STAGES = ("vision", "query", "compressor", "projector", "prefusion", "prefill", "decode")
+"""The stages of one inference, in pipeline order; a cost axis may count any subset."""
 
 
 def simple_inference_flops(n_params: float, text_tokens: float, visual_tokens: float) -> float:
@@ -32,16 +42,26 @@ def causal_attention_pairs(new_tokens: int, cached_tokens: int = 0) -> int:
     return new_tokens * cached_tokens + new_tokens * (new_tokens + 1) // 2
 
 
+def llm_layers_flops(shape: LLMShape, layers: int, new_tokens: int, cached_tokens: int = 0) -> int:
+    """`layers` decoder layers of `shape` over `new_tokens` after `cached_tokens` (no embedding, no head)."""
+    if new_tokens <= 0 or layers <= 0:
+        return 0
+    linear = 2 * new_tokens * layers * llm_layer_matmul_params(shape)
+    bias = new_tokens * layers * llm_layer_bias_params(shape)
+    attention = 4 * layers * shape.q_dim * causal_attention_pairs(new_tokens, cached_tokens)
+    return linear + bias + attention
+
+
+def head_flops(shape: LLMShape, logit_tokens: int = 1) -> int:
+    """The output projection to the vocabulary at `logit_tokens` positions."""
+    return 2 * logit_tokens * shape.hidden_size * shape.vocab_size
+
+
 def llm_forward_flops(shape: LLMShape, new_tokens: int, cached_tokens: int = 0, logit_tokens: int = 1) -> int:
     """One LLM forward over `new_tokens` after `cached_tokens`, producing logits at `logit_tokens` positions."""
     if new_tokens <= 0:
         return 0
-    layers = shape.num_layers
-    linear = 2 * new_tokens * layers * llm_layer_matmul_params(shape)
-    bias = new_tokens * layers * llm_layer_bias_params(shape)
-    attention = 4 * layers * shape.q_dim * causal_attention_pairs(new_tokens, cached_tokens)
-    head = 2 * logit_tokens * shape.hidden_size * shape.vocab_size
-    return linear + bias + attention + head
+    return llm_layers_flops(shape, shape.num_layers, new_tokens, cached_tokens) + head_flops(shape, logit_tokens)
 
 
 def llm_attention_flops(shape: LLMShape, new_tokens: int, cached_tokens: int = 0) -> int:
@@ -49,16 +69,99 @@ def llm_attention_flops(shape: LLMShape, new_tokens: int, cached_tokens: int = 0
     return 4 * shape.num_layers * shape.q_dim * causal_attention_pairs(new_tokens, cached_tokens)
 
 
-def prefill_flops(shape: LLMShape, prompt_tokens: int) -> int:
-    """Prefill of the whole prompt (Q text + V visual tokens), logits at the last position only."""
-    return llm_forward_flops(shape, prompt_tokens, 0, logit_tokens=1)
+@dataclass(frozen=True)
+class LLMPruning:
+    """In-LLM visual-token pruning as FastV does it: layers [0, K) see all V visual tokens; at layer K the visual
+    tokens are ranked and `round(V * (1 - R))` are kept for layers [K, L) and their KV cache.
+
+    Matched to pkunlp-icler/FastV `src/FastV/llava-hf/transformers/src/transformers/models/llama/modeling_llama.py`
+    (`fastv_k`, `fastv_r`; `topk(round(image_token_length * (1 - FASTV_r)))`), commit
+    d1659729b5bf1be225e99ee15783deeea80f63b1. The ranking itself (an average over attention scores) is not counted.
+    """
+
+    layer: int
+    ratio: float
+
+    def __post_init__(self) -> None:
+        if self.layer < 0 or not 0.0 <= self.ratio <= 1.0:
+            raise ValueError(f"pruning needs layer K >= 0 and ratio R in [0, 1], got K={self.layer}, R={self.ratio}")
+
+    def kept(self, visual_tokens: int) -> int:
+        """Visual tokens left after layer K (Python's round, as FastV's)."""
+        return round(visual_tokens * (1.0 - self.ratio))
+
+    def split(self, shape: LLMShape) -> tuple[int, int]:
+        """(layers before pruning, layers after): K is capped at the LLM's depth."""
+        before = min(self.layer, shape.num_layers)
+        return before, shape.num_layers - before
 
 
-def decode_flops(shape: LLMShape, prompt_tokens: int, generated_tokens: int) -> int:
-    """The K - 1 single-token steps after prefill; step j attends to the prompt and j earlier generated tokens."""
-    return sum(
-        llm_forward_flops(shape, 1, prompt_tokens + step - 1, logit_tokens=1) for step in range(1, generated_tokens)
+def prefill_flops(
+    shape: LLMShape, prompt_tokens: int, pruning: LLMPruning | None = None, visual_tokens: int = 0
+) -> int:
+    """Prefill of the whole prompt (Q text + V visual tokens), logits at the last position only.
+
+    With `pruning`, the layers after K run over `prompt_tokens - visual_tokens + kept` tokens.
+    """
+    if pruning is None:
+        return llm_forward_flops(shape, prompt_tokens, 0, logit_tokens=1)
+    before, after = pruning.split(shape)
+    pruned_prompt = prompt_tokens - visual_tokens + pruning.kept(visual_tokens)
+    return (
+        llm_layers_flops(shape, before, prompt_tokens)
+        + llm_layers_flops(shape, after, pruned_prompt)
+        + head_flops(shape)
     )
+
+
+def decode_flops(
+    shape: LLMShape,
+    prompt_tokens: int,
+    generated_tokens: int,
+    pruning: LLMPruning | None = None,
+    visual_tokens: int = 0,
+) -> int:
+    """The K - 1 single-token steps after prefill; step j attends to the prompt and j earlier generated tokens.
+
+    With `pruning`, layers after K attend to the pruned prompt in their KV cache.
+    """
+    if pruning is None:
+        return sum(
+            llm_forward_flops(shape, 1, prompt_tokens + step - 1, logit_tokens=1) for step in range(1, generated_tokens)
+        )
+    before, after = pruning.split(shape)
+    pruned_prompt = prompt_tokens - visual_tokens + pruning.kept(visual_tokens)
+    return sum(
+        llm_layers_flops(shape, before, 1, prompt_tokens + step - 1)
+        + llm_layers_flops(shape, after, 1, pruned_prompt + step - 1)
+        + head_flops(shape)
+        for step in range(1, generated_tokens)
+    )
+
+
+@dataclass(frozen=True)
+class PreFusion:
+    """LLaVA-Mini's modality pre-fusion: `layers` decoder layers of the LLM's shape run (causally) over the projected
+    uncompressed visual tokens, then the V compressed ones, then the text; the LLM then sees only V + Q tokens.
+
+    Matched to ictnlp/LLaVA-Mini `llavamini/model/llavamini_arch.py` (`encode_images_mini`, `prefusion_layer_num`,
+    default 4), commit 47da1137f7b503be685ab5faa9f64a88b102e786, standard resolution. `visual_tokens` is the number
+    of uncompressed tokens (the tower's patch count; None: take it from the tower); they also pass the projector.
+    """
+
+    layers: int
+    visual_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.layers < 0 or (self.visual_tokens is not None and self.visual_tokens < 0):
+            raise ValueError(f"pre-fusion needs layers >= 0 and visual_tokens >= 0, got {self}")
+
+
+def prefusion_flops(
+    shape: LLMShape, prefusion: PreFusion, uncompressed_tokens: int, visual_tokens: int, text_tokens: int
+) -> int:
+    """The pre-fusion layers over uncompressed + compressed visual tokens + text (no logits)."""
+    return llm_layers_flops(shape, prefusion.layers, uncompressed_tokens + visual_tokens + text_tokens)
 
 
 def query_pass_flops(shape: LLMShape, question_tokens: int) -> int:
@@ -96,18 +199,26 @@ def projector_flops(in_dim: int, out_dim: int, visual_tokens: int, kind: str = "
 
 @dataclass(frozen=True)
 class InferenceCost:
-    """FLOPs of each stage of one inference (one image, one question, K generated tokens)."""
+    """FLOPs of each stage of one inference (one image, one question, K generated tokens), fields in `STAGES` order."""
 
     vision: int
     query: int
     compressor: int
     projector: int
+    prefusion: int
     prefill: int
     decode: int
 
     @property
     def total(self) -> int:
-        return self.vision + self.query + self.compressor + self.projector + self.prefill + self.decode
+        return sum(asdict(self).values())
+
+    def of(self, stages: tuple[str, ...] | frozenset[str]) -> int:
+        """The FLOPs of the named stages only (names from `STAGES`)."""
+        unknown = set(stages) - set(STAGES)
+        if unknown:
+            raise ValueError(f"unknown stage(s) {sorted(unknown)}; valid: {', '.join(STAGES)}")
+        return sum(getattr(self, name) for name in stages)
 
     def as_dict(self) -> dict[str, int]:
         return {**asdict(self), "total": self.total}
@@ -123,17 +234,29 @@ def inference_cost(
     needs_query: bool = False,
     compressor_out_dim: int | None = None,
     projector: str = "mlp2x_gelu",
+    prefusion: PreFusion | None = None,
+    pruning: LLMPruning | None = None,
 ) -> InferenceCost:
-    """Cost of every stage; `text_tokens` (Q) is also the question the query pass reads when `needs_query`."""
+    """Cost of every stage; `text_tokens` (Q) is also the question the query pass reads when `needs_query`.
+
+    `prefusion` adds LLaVA-Mini's pre-fusion layers (and the projection of the uncompressed tokens they read);
+    `pruning` applies FastV's in-LLM pruning to prefill and decode. Both default to off (the paper's pipeline).
+    """
     if visual_tokens < 0 or text_tokens < 0 or generated_tokens < 0:
         raise ValueError("token counts must be >= 0")
     prompt = text_tokens + visual_tokens
     in_dim = vision.hidden_size if compressor_out_dim is None else compressor_out_dim
+    fusion = 0
+    if prefusion is not None and prefusion.layers > 0:
+        uncompressed = vision.num_patches if prefusion.visual_tokens is None else prefusion.visual_tokens
+        fusion = prefusion_flops(llm, prefusion, uncompressed, visual_tokens, text_tokens)
+        fusion += projector_flops(vision.hidden_size, llm.hidden_size, uncompressed, projector)
     return InferenceCost(
         vision=vision_tower_flops(vision),
         query=query_pass_flops(llm, text_tokens) if needs_query else 0,
         compressor=int(compressor_flops),
         projector=projector_flops(in_dim, llm.hidden_size, visual_tokens, projector),
-        prefill=prefill_flops(llm, prompt),
-        decode=decode_flops(llm, prompt, generated_tokens),
+        prefusion=fusion,
+        prefill=prefill_flops(llm, prompt, pruning, visual_tokens),
+        decode=decode_flops(llm, prompt, generated_tokens, pruning, visual_tokens),
     )

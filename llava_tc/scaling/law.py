@@ -1,13 +1,16 @@
-"""Fit of the inference scaling law `Y(N, V) = A * N^-alpha * V^-beta + D` (Y = error, N in billions).
+"""Fit of an inference scaling law (a form from `forms.FORMS`; default the paper's `Y = A N^-alpha V^-beta + D`).
 
 The variant with `T = Q + V` (text plus visual tokens) is the same fit with `V` shifted by `text_tokens`.
 
-Why this fit rather than the paper's: the paper's code samples a coarse 4-D grid at random without a seed, so two
-runs can disagree. Here the fit is a bounded least-squares problem (scipy `least_squares`, trust-region reflective)
-solved from several deterministic starts; uncertainty comes from a seeded residual bootstrap, and extrapolation is
-tested by refitting without the largest LLM and predicting it.
+Why this fit rather than the paper's: the paper's code (locuslab/llava-token-compression
+`scaling_law_code/objective.py`) samples a coarse 4-D grid at random without a seed, so two runs can disagree. Here
+the fit is a bounded least-squares problem (scipy `least_squares`, trust-region reflective) solved from
+deterministic starts (`LawForm.starts`); uncertainty comes from a seeded residual bootstrap, and extrapolation is
+tested by refitting without the largest LLM and predicting it (`llava_tc.scaling.validation` has the full
+leave-one-out checks).
 
-Constraints: A > 0 (fitted as log A), alpha, beta in [0, 10], 0 <= D < min(Y) (a floor below every observation).
+Constraints (every registered form): power-law coefficients >= 0 (the interaction's C may take either sign),
+exponents in [0, 10], 0 <= D < min(Y) (a floor below every observation).
 """
 
 from __future__ import annotations
@@ -15,14 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import least_squares
 
+from llava_tc.scaling.forms import LawForm, get_form, solve
 from llava_tc.scaling.io import ScalingDataError, ScalingPoints
 
-PARAM_NAMES = ("A", "alpha", "beta", "D")
-MIN_POINTS = len(PARAM_NAMES) + 1
-_EXPONENT_MAX = 10.0
-_D_START_FRACTIONS = (0.0, 0.25, 0.5, 0.75, 0.95)
+DEFAULT_FORM = "multiplicative"
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class HoldOut:
     """Extrapolation check: the law fitted without the largest LLM, then asked to predict that LLM's points."""
 
     held_out_n_b: float
-    params: tuple[float, float, float, float]
+    params: tuple[float, ...]
     mean_abs_error: float
     max_abs_error: float
     mean_rel_error: float
@@ -39,12 +39,10 @@ class HoldOut:
 
 @dataclass(frozen=True)
 class LawFit:
-    """Fitted law, its bootstrap intervals (A, alpha, beta, D and alpha/beta) at `ci_level`, and fit quality."""
+    """A fitted form: its parameters (in `form`'s order), bootstrap intervals at `ci_level`, and fit quality."""
 
-    A: float
-    alpha: float
-    beta: float
-    D: float
+    form: str
+    params: tuple[float, ...]
     text_tokens: float = 0.0
     ci: dict[str, tuple[float, float]] = field(default_factory=dict)
     ci_level: float = 0.95
@@ -56,11 +54,47 @@ class LawFit:
     n_bootstrap: int = 0
     holdout: HoldOut | None = None
     bootstrap_samples: np.ndarray | None = field(default=None, repr=False, compare=False)
-    """(n_bootstrap, 4) refitted (A, alpha, beta, D), for intervals of derived quantities such as V*."""
+    """(n_bootstrap, parameters) refitted parameters, for intervals of derived quantities such as V*."""
+
+    def __post_init__(self) -> None:
+        names = self.law_form.param_names
+        if len(self.params) != len(names):
+            raise ValueError(f"form {self.form!r} takes parameters {names}, got {len(self.params)} values")
+
+    @classmethod
+    def of(cls, form: str = DEFAULT_FORM, **values: float) -> LawFit:
+        """A fit from named parameter values, e.g. `LawFit.of(A=0.6, alpha=0.077, beta=0.015, D=0.05)`."""
+        names = get_form(form).param_names
+        if set(values) != set(names):
+            raise ValueError(f"form {form!r} needs exactly the parameters {names}, got {sorted(values)}")
+        return cls(form, tuple(float(values[name]) for name in names))
 
     @property
-    def params(self) -> tuple[float, float, float, float]:
-        return (self.A, self.alpha, self.beta, self.D)
+    def law_form(self) -> LawForm:
+        return get_form(self.form)
+
+    @property
+    def named(self) -> dict[str, float]:
+        return dict(zip(self.law_form.param_names, self.params, strict=True))
+
+    def value(self, name: str) -> float:
+        return self.params[self.law_form.index(name)]
+
+    @property
+    def A(self) -> float:
+        return self.value("A")
+
+    @property
+    def alpha(self) -> float:
+        return self.value("alpha")
+
+    @property
+    def beta(self) -> float:
+        return self.value("beta")
+
+    @property
+    def D(self) -> float:
+        return self.value("D")
 
     @property
     def ratio(self) -> float:
@@ -69,10 +103,15 @@ class LawFit:
 
     def predict(self, n_b: float | np.ndarray, v: float | np.ndarray) -> np.ndarray:
         """Predicted error at N (billions) and V visual tokens (the text tokens of the T variant are added here)."""
-        return law(self.params, np.asarray(n_b, dtype=float), np.asarray(v, dtype=float) + self.text_tokens)
+        n_b, v = np.asarray(n_b, dtype=float), np.asarray(v, dtype=float)
+        return self.law_form.predict(np.array(self.params), n_b, v + self.text_tokens)
+
+    def v_star(self, text_tokens: float, budget: float | None = None, min_tokens: float = 1.0) -> float:
+        """Compute-optimal V at cost `2 N (Q + V)`; the budget matters (and is required) except for the paper's form."""
+        return v_star_of(self.law_form, np.array(self.params), text_tokens, budget, self.text_tokens, min_tokens)
 
     def to_dict(self) -> dict[str, object]:
-        out: dict[str, object] = {name: value for name, value in zip(PARAM_NAMES, self.params, strict=True)}
+        out: dict[str, object] = {"form": self.form, **self.named}
         out.update(
             ratio=self.ratio,
             text_tokens=self.text_tokens,
@@ -88,7 +127,7 @@ class LawFit:
         if self.holdout is not None:
             out["holdout"] = {
                 "held_out_n_b": self.holdout.held_out_n_b,
-                "params": dict(zip(PARAM_NAMES, self.holdout.params, strict=True)),
+                "params": dict(zip(self.law_form.param_names, self.holdout.params, strict=True)),
                 "mean_abs_error": self.holdout.mean_abs_error,
                 "max_abs_error": self.holdout.max_abs_error,
                 "mean_rel_error": self.holdout.mean_rel_error,
@@ -96,17 +135,38 @@ class LawFit:
         return out
 
 
-def law(params: tuple[float, float, float, float] | np.ndarray, n_b: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """`A * N^-alpha * T^-beta + D`, vectorised."""
-    a, alpha, beta, d = params
-    return a * n_b ** (-alpha) * t ** (-beta) + d
+def v_star_of(
+    form: LawForm,
+    params: np.ndarray,
+    text_tokens: float,
+    budget: float | None,
+    token_shift: float = 0.0,
+    min_tokens: float = 1.0,
+) -> float:
+    """`form.v_star`, with a clear error when a budget-dependent V* is asked for without a budget."""
+    if budget is None:
+        if form.name != DEFAULT_FORM or token_shift:
+            raise ValueError(
+                f"V* of the {form.name!r} form{' (T = Q + V variant)' if token_shift else ''} depends on the "
+                "budget; pass budget= (FLOPs, cost 2N(Q+V))"
+            )
+        budget = 1.0
+    return form.v_star(params, text_tokens, budget, token_shift=token_shift, min_tokens=min_tokens)
 
 
-def _check(points: ScalingPoints, t: np.ndarray) -> None:
+def law(params: tuple[float, ...] | np.ndarray, n_b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """The paper's `A * N^-alpha * T^-beta + D`, vectorised (params in the order A, alpha, beta, D)."""
+    return get_form(DEFAULT_FORM).predict(np.asarray(params, dtype=float), n_b, t)
+
+
+def check_points(points: ScalingPoints, form: LawForm, t: np.ndarray) -> None:
+    """Enough points and distinct sizes/counts for `form`, errors > 0, shifted token counts > 0."""
     where = points.source
-    if len(points) < MIN_POINTS:
+    needed = len(form.param_names) + 1
+    if len(points) < needed:
         raise ScalingDataError(
-            f"{where}: {len(points)} point(s) cannot fit {len(PARAM_NAMES)} parameters; need at least {MIN_POINTS}"
+            f"{where}: {len(points)} point(s) cannot fit the {form.name} form's {len(form.param_names)} parameters; "
+            f"need at least {needed}"
         )
     if len(np.unique(points.n_b)) < 2 or len(np.unique(points.v)) < 2:
         raise ScalingDataError(
@@ -120,59 +180,30 @@ def _check(points: ScalingPoints, t: np.ndarray) -> None:
         raise ScalingDataError(f"{where}: V + text_tokens must be > 0 for every point")
 
 
-def _solve(n_b: np.ndarray, t: np.ndarray, y: np.ndarray, starts: list[np.ndarray]) -> tuple[np.ndarray, float]:
-    """Best bounded least-squares solution over the starts, in (log A, alpha, beta, D); ties keep the first."""
-    log_n, log_t = np.log(n_b), np.log(t)
-    d_max = float(np.min(y)) * (1.0 - 1e-9)
-    lower = np.array([-50.0, 0.0, 0.0, 0.0])
-    upper = np.array([50.0, _EXPONENT_MAX, _EXPONENT_MAX, d_max])
-
-    def residuals(x: np.ndarray) -> np.ndarray:
-        return np.exp(x[0] - x[1] * log_n - x[2] * log_t) + x[3] - y
-
-    def jacobian(x: np.ndarray) -> np.ndarray:
-        g = np.exp(x[0] - x[1] * log_n - x[2] * log_t)
-        return np.column_stack([g, -g * log_n, -g * log_t, np.ones_like(g)])
-
-    best_x, best_cost = starts[0], np.inf
-    for start in starts:
-        x0 = np.clip(start, lower, upper)
-        x0[3] = min(max(x0[3], 0.0), d_max * (1.0 - 1e-6))
-        result = least_squares(residuals, x0, jac=jacobian, bounds=(lower, upper), method="trf", x_scale="jac")
-        if result.cost < best_cost:
-            best_x, best_cost = result.x, float(result.cost)
-    return best_x, best_cost
+def can_fit(points: ScalingPoints, form: LawForm) -> bool:
+    """Whether `check_points` would pass (used to skip leave-out folds that leave too little to fit)."""
+    return len(points) > len(form.param_names) and len(np.unique(points.n_b)) >= 2 and len(np.unique(points.v)) >= 2
 
 
-def _starts(n_b: np.ndarray, t: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
-    """Deterministic starts: for several floors D0, the log-linear regression of log(Y - D0) on log N and log T."""
-    design = np.column_stack([np.ones_like(y), -np.log(n_b), -np.log(t)])
-    starts = []
-    for fraction in _D_START_FRACTIONS:
-        d0 = fraction * float(np.min(y))
-        coef, *_ = np.linalg.lstsq(design, np.log(y - d0), rcond=None)
-        starts.append(np.array([coef[0], coef[1], coef[2], d0]))
-    return starts
+def fit_params(form: LawForm, points: ScalingPoints, text_tokens: float = 0.0) -> np.ndarray:
+    """Point estimate of `form`'s parameters from its deterministic starts (no bootstrap, no checks)."""
+    t = points.v + text_tokens
+    x, _ = solve(form, points.n_b, t, points.error, form.starts(points.n_b, t, points.error))
+    return x
 
 
-def _to_params(x: np.ndarray) -> tuple[float, float, float, float]:
-    return (float(np.exp(x[0])), float(x[1]), float(x[2]), float(x[3]))
-
-
-def _holdout(points: ScalingPoints, text_tokens: float) -> HoldOut | None:
+def _holdout(form: LawForm, points: ScalingPoints, text_tokens: float) -> HoldOut | None:
     """Fit without the largest LLM and predict it; None when the rest is too small to fit."""
     largest = float(np.max(points.n_b))
     train = points.subset(points.n_b < largest)
     test = points.subset(points.n_b == largest)
-    if len(train) < MIN_POINTS or len(np.unique(train.n_b)) < 2 or len(np.unique(train.v)) < 2:
+    if not can_fit(train, form):
         return None
-    t_train = train.v + text_tokens
-    x, _ = _solve(train.n_b, t_train, train.error, _starts(train.n_b, t_train, train.error))
-    params = _to_params(x)
-    gap = np.abs(law(params, test.n_b, test.v + text_tokens) - test.error)
+    params = fit_params(form, train, text_tokens)
+    gap = np.abs(form.predict(params, test.n_b, test.v + text_tokens) - test.error)
     return HoldOut(
         held_out_n_b=largest,
-        params=params,
+        params=tuple(float(p) for p in params),
         mean_abs_error=float(np.mean(gap)),
         max_abs_error=float(np.max(gap)),
         mean_rel_error=float(np.mean(gap / test.error)),
@@ -186,47 +217,50 @@ def fit_law(
     text_tokens: float = 0.0,
     ci_level: float = 0.95,
     holdout: bool = True,
+    form: str = DEFAULT_FORM,
 ) -> LawFit:
-    """Fit `Y = A N^-alpha (V + text_tokens)^-beta + D`; text_tokens = 0 is the paper's law, Q gives the T variant.
+    """Fit `form` with V replaced by V + text_tokens (0: the law in V; Q: the T = Q + V variant).
 
     The same points, seed and settings always give the same result. Bootstrap: residuals of the fit are resampled
     with replacement (`numpy.random.default_rng(seed)`) onto the fitted values, the law is refitted from the point
-    estimate and the log-linear start, and percentile intervals are taken.
+    estimate and the best grid start, and percentile intervals are taken.
     """
     if not 0 < ci_level < 1:
         raise ValueError(f"ci_level must be in (0, 1), got {ci_level}")
     if n_bootstrap < 0:
         raise ValueError(f"n_bootstrap must be >= 0, got {n_bootstrap}")
+    law_form = get_form(form)
     n_b, y = points.n_b, points.error
     t = points.v + float(text_tokens)
-    _check(points, t)
-    x, _ = _solve(n_b, t, y, _starts(n_b, t, y))
-    params = _to_params(x)
-    fitted = law(params, n_b, t)
+    check_points(points, law_form, t)
+    starts = law_form.starts(n_b, t, y)
+    x, _ = solve(law_form, n_b, t, y, starts)
+    fitted = law_form.predict(x, n_b, t)
     residuals = y - fitted
     total = float(np.sum((y - np.mean(y)) ** 2))
     r2 = 1.0 - float(np.sum(residuals**2)) / total if total > 0 else float("nan")
 
+    names = law_form.param_names
     ci: dict[str, tuple[float, float]] = {}
-    samples = np.empty((0, len(PARAM_NAMES)))
+    samples = np.empty((0, len(names)))
     if n_bootstrap > 0:
         rng = np.random.default_rng(seed)
-        loglinear = _starts(n_b, t, y)[0]
-        samples = np.empty((n_bootstrap, len(PARAM_NAMES)))
+        samples = np.empty((n_bootstrap, len(names)))
         for index in range(n_bootstrap):
             y_star = np.maximum(fitted + rng.choice(residuals, size=len(y), replace=True), 1e-12)
-            x_star, _ = _solve(n_b, t, y_star, [x.copy(), loglinear])
-            samples[index] = _to_params(x_star)
+            samples[index], _ = solve(law_form, n_b, t, y_star, [x.copy(), starts[0]])
         tail = (1.0 - ci_level) / 2.0 * 100.0
         low, high = np.percentile(samples, [tail, 100.0 - tail], axis=0)
-        ci = {name: (float(lo), float(hi)) for name, lo, hi in zip(PARAM_NAMES, low, high, strict=True)}
+        ci = {name: (float(lo), float(hi)) for name, lo, hi in zip(names, low, high, strict=True)}
+        alpha, beta = samples[:, law_form.index("alpha")], samples[:, law_form.index("beta")]
         with np.errstate(divide="ignore"):
-            ratios = samples[:, 1] / samples[:, 2]
+            ratios = alpha / beta
         ratio_low, ratio_high = np.percentile(ratios, [tail, 100.0 - tail])
         ci["ratio"] = (float(ratio_low), float(ratio_high))
 
     return LawFit(
-        *params,
+        form,
+        tuple(float(value) for value in x),
         text_tokens=float(text_tokens),
         ci=ci,
         ci_level=ci_level,
@@ -236,6 +270,6 @@ def fit_law(
         n_points=len(y),
         seed=seed,
         n_bootstrap=n_bootstrap,
-        holdout=_holdout(points, float(text_tokens)) if holdout else None,
+        holdout=_holdout(law_form, points, float(text_tokens)) if holdout else None,
         bootstrap_samples=samples if n_bootstrap > 0 else None,
     )

@@ -143,9 +143,14 @@ def vision_shape_from_config(config: dict[str, Any], source: str = "config") -> 
     )
 
 
+def read_llm_config(spec: str) -> tuple[dict[str, Any], str]:
+    """The HF config dict of an LLM preset or config.json (a LLaVA `text_config` is unwrapped), and its source."""
+    return _read_config(spec, LLM_PRESETS, "text_config")
+
+
 def load_llm_shape(spec: str) -> LLMShape:
     """`spec` is an LLM preset name or a path to an HF config.json (or its folder; a LLaVA `text_config` is used)."""
-    config, source = _read_config(spec, LLM_PRESETS, "text_config")
+    config, source = read_llm_config(spec)
     return llm_shape_from_config(config, source)
 
 
