@@ -254,21 +254,10 @@ def test_an_unknown_protocol_in_a_row_names_the_line(tmp_path: Path) -> None:
         load_points(path)
 
 
-def test_protocols_are_those_of_the_results_table(tmp_path: Path) -> None:
-    """The loader's protocol names and legacy reading are `llava_tc.eval.results`', and a table it writes with both
-    protocols is fitted per protocol (checked once `llava_tc.eval.results` records protocols)."""
+def test_a_results_table_with_both_protocols_is_fitted_per_protocol(tmp_path: Path) -> None:
+    """A table that `llava_tc.eval.results` writes with both protocols is fitted per protocol."""
     from llava_tc.eval import results
-    from llava_tc.scaling import io
 
-    if not hasattr(results, "LEGACY_PROTOCOL"):
-        pytest.skip("this llava_tc.eval.results predates the protocol column")
-    from llava_tc.eval.benchmarks import DEFAULT_PROTOCOL, PROTOCOLS
-
-    assert (io.PROTOCOLS, io.DEFAULT_PROTOCOL, io.LEGACY_PROTOCOL) == (
-        PROTOCOLS,
-        DEFAULT_PROTOCOL,
-        results.LEGACY_PROTOCOL,
-    )
     path = tmp_path / "results.jsonl"
     rows = [
         results.ResultRow(

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from llava_tc.eval.benchmarks.base import DEFAULT_PROTOCOL, PROTOCOLS
+from llava_tc.eval.results import LEGACY_PROTOCOL
 from llava_tc.scaling.normalise import declared_maximum, default_metric
 
 SCALING_COLUMNS = ("llm_params_b", "num_visual_tokens", "accuracy")
@@ -42,11 +44,6 @@ RESULTS_COLUMNS = (
     "n",
     "timestamp",
 )
-PROTOCOLS = ("official", "lenient")
-DEFAULT_PROTOCOL = "official"
-LEGACY_PROTOCOL = "lenient"
-"""The scoring protocols a results row records in its `protocol` column, the one fitted by default, and the one of
-rows without that column (tables written before it), as `llava_tc.eval.results` reads them."""
 PAPER_DATA = {"reasoning": "paper_visual_reasoning.csv", "ocr": "paper_ocr.csv"}
 """The paper's shipped grids by task family (see `paper_data_path`)."""
 
