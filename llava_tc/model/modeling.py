@@ -19,6 +19,7 @@ from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from llava_tc.model.compressors import TokenCompressor, build_compressor
 from llava_tc.model.configuration import LlavaTCConfig
+from llava_tc.model.llm_pruning import pruned_causal_lm_forward
 from llava_tc.model.projector import build_projector
 from llava_tc.model.query import QueryEncoder, positions_from_mask
 from llava_tc.model.splice import ignore_image_labels, image_positions, splice_visual_tokens
@@ -74,7 +75,7 @@ class LlavaTCForConditionalGeneration(LlavaTCPreTrainedModel, GenerationMixin):
             query_dim=llm_width,
             **config.compressor_options,
         )
-        config.num_visual_tokens = self.compressor.num_visual_tokens
+        config.num_visual_tokens = self.compressor.kept_visual_tokens
         self.projector = build_projector(config.projector, self.compressor.out_dim, llm_width)
         self.query_encoder = QueryEncoder(config.query_source)
         self.post_init()
@@ -103,12 +104,44 @@ class LlavaTCForConditionalGeneration(LlavaTCPreTrainedModel, GenerationMixin):
 
     def encode_images(self, pixel_values: torch.Tensor, query: torch.Tensor | None = None) -> torch.Tensor:
         """Pixels (+ one question vector per image) -> [N, V, llm_width] visual embeddings."""
-        features = self.vision_tower(pixel_values, with_multi=self.compressor.needs_multi)
+        compressor = self.compressor
+        features = self.vision_tower(
+            pixel_values, with_multi=compressor.needs_multi, with_attention=compressor.needs_attention
+        )
         compressor_dtype = self.projector_dtype
         features.grid = features.grid.to(compressor_dtype)
         if features.multi is not None:
             features.multi = features.multi.to(compressor_dtype)
-        return self.projector(self.compressor(features, query))
+        if compressor.selects_projected:
+            return compressor.select_projected(self.projector(features.grid.flatten(1, 2)))
+        return self.projector(compressor(features, query))
+
+    def replace_compressor(self, name: str, num_visual_tokens: int | None = None, **options: Any) -> None:
+        """Swap in a training-free compressor (one without parameters) at inference, e.g. `visionzip` at V = 16 on a
+        trained `identity` run: its tokens are features of the same tower, so the trained projector and LLM take
+        them as they are. The config follows, so a saved copy rebuilds the swapped model."""
+        compressor = build_compressor(
+            name,
+            self.vision_tower.geometry,
+            num_visual_tokens,
+            query_dim=int(self.config.text_config.hidden_size),
+            **options,
+        )
+        trained = sum(p.numel() for p in compressor.parameters())
+        if trained:
+            raise ValueError(
+                f"compressor {name!r} has {trained:,} parameters that this run ({self.config.compressor!r}) did not "
+                "train; only training-free compressors can be swapped in at inference"
+            )
+        if compressor.out_dim != self.compressor.out_dim:
+            raise ValueError(
+                f"compressor {name!r} gives {compressor.out_dim}-wide tokens, the projector takes {self.compressor.out_dim}"
+            )
+        param = next(self.projector.parameters())
+        self.compressor = compressor.to(device=param.device, dtype=param.dtype)
+        self.config.compressor = name
+        self.config.num_visual_tokens = compressor.kept_visual_tokens
+        self.config.compressor_options = dict(options)
 
     @property
     def projector_dtype(self) -> torch.dtype:
@@ -149,8 +182,11 @@ class LlavaTCForConditionalGeneration(LlavaTCPreTrainedModel, GenerationMixin):
         inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
+        pruning_rank_position: int | None = None,
         **kwargs: Any,
     ) -> CausalLMOutputWithPast:
+        """`pruning_rank_position`: with in-LLM pruning (fastv), the position whose attention row ranks the visual
+        tokens (default the last; an uncached re-run over prompt + answer passes the prompt's last position)."""
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids or inputs_embeds")
         if inputs_embeds is None:
@@ -166,6 +202,22 @@ class LlavaTCForConditionalGeneration(LlavaTCPreTrainedModel, GenerationMixin):
             raise ValueError("pixel_values need input_ids (to find the <image> positions), not inputs_embeds")
         if position_ids is None and attention_mask is not None:
             position_ids = positions_from_mask(attention_mask)[:, -inputs_embeds.shape[1] :]
+        pruning = self.compressor.llm_pruning
+        if pruning is not None:
+            if labels is not None:
+                raise ValueError(f"compressor {self.config.compressor!r} prunes inside the LLM at inference only")
+            return pruned_causal_lm_forward(
+                self.language_model,
+                pruning,
+                inputs_embeds,
+                attention_mask,
+                position_ids,
+                input_ids == self.config.image_token_id if input_ids is not None else None,
+                cache=cache,
+                use_cache=use_cache,
+                logits_to_keep=int(logits_to_keep),
+                rank_position=pruning_rank_position,
+            )
         return self.language_model(
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,

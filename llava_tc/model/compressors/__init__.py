@@ -9,13 +9,17 @@ Importing this package registers every built-in method; researchers can use them
 
 from llava_tc.model.compressors.base import (
     TokenCompressor,
+    TowerAttention,
     VisionFeatures,
     VisionGeometry,
     achievable_square_counts,
 )
+from llava_tc.model.compressors.divprune import DivPrune
+from llava_tc.model.compressors.fastv import FastV
 from llava_tc.model.compressors.identity import IdentityCompressor
 from llava_tc.model.compressors.pool import PoolCompressor
 from llava_tc.model.compressors.quecc import QueCC
+from llava_tc.model.compressors.random_prune import RandomPrune
 from llava_tc.model.compressors.registry import (
     build_compressor,
     get_compressor_class,
@@ -23,15 +27,21 @@ from llava_tc.model.compressors.registry import (
     register_compressor,
 )
 from llava_tc.model.compressors.tokenpacker import TokenPackerCompressor
+from llava_tc.model.compressors.visionzip import VisionZip
 
 __all__ = [
+    "DivPrune",
+    "FastV",
     "IdentityCompressor",
     "PoolCompressor",
     "QueCC",
+    "RandomPrune",
     "TokenCompressor",
     "TokenPackerCompressor",
+    "TowerAttention",
     "VisionFeatures",
     "VisionGeometry",
+    "VisionZip",
     "achievable_square_counts",
     "build_compressor",
     "get_compressor_class",
