@@ -135,7 +135,8 @@ class LlavaTCForConditionalGeneration(LlavaTCPreTrainedModel, GenerationMixin):
             )
         if compressor.out_dim != self.compressor.out_dim:
             raise ValueError(
-                f"compressor {name!r} gives {compressor.out_dim}-wide tokens, the projector takes {self.compressor.out_dim}"
+                f"compressor {name!r} gives {compressor.out_dim}-wide tokens, the projector takes "
+                f"{self.compressor.out_dim}"
             )
         param = next(self.projector.parameters())
         self.compressor = compressor.to(device=param.device, dtype=param.dtype)

@@ -136,7 +136,7 @@ class TokenCompressor(nn.Module):
         if self.needs_attention and features.attention is None:
             raise ValueError(
                 f"{name} scores patches by the tower's attention: pass VisionFeatures(grid=..., cls=..., "
-                "attention=TowerAttention(...)) (in the VLM the tower fills them: VisionTower(..., with_attention=True))"
+                "attention=TowerAttention(...)); in the VLM the tower fills them (with_attention=True)"
             )
         if self.needs_query:
             if query is None:
