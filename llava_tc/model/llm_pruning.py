@@ -127,17 +127,16 @@ def pruned_causal_lm_forward(
             f"pruning layer K={pruning.layer} must be in 1..{len(layers) - 1} for a {len(layers)}-layer LLM"
         )
     batch, tokens, _ = inputs_embeds.shape
-    if attention_mask is None:
-        attention_mask = torch.ones(batch, tokens, dtype=torch.long, device=inputs_embeds.device)
-    if attention_mask.ndim != 2:
-        raise ValueError("in-LLM pruning needs a 2-D attention mask [B, T] (1 = token, 0 = padding)")
     use_cache = config.use_cache if use_cache is None else use_cache
     if use_cache and cache is None:
         cache = DynamicCache(config=config)
     state: PrunedPrompt | None = getattr(cache, STATE_ATTRIBUTE, None) if cache is not None else None
-
+    past = cache.get_seq_length() if cache is not None else 0  # layer 0's: the full, unpruned length
+    if attention_mask is None:
+        attention_mask = torch.ones(batch, past + tokens, dtype=torch.long, device=inputs_embeds.device)
+    if attention_mask.ndim != 2:
+        raise ValueError("in-LLM pruning needs a 2-D attention mask [B, T] (1 = token, 0 = padding)")
     if position_ids is None:
-        past = cache.get_seq_length() if cache is not None else 0
         position_ids = torch.arange(past, past + tokens, device=inputs_embeds.device).expand(batch, -1)
     embeddings = decoder.rotary_emb(inputs_embeds, position_ids)
     full_mask = create_causal_mask(config, inputs_embeds, attention_mask, cache, position_ids, layer_idx=0)
