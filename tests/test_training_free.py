@@ -174,3 +174,37 @@ def test_siglip_has_no_cls_row_patches_are_scored_by_mean_received_attention() -
     assert features.cls is None and not features.attention.has_cls
     assert torch.allclose(features.attention.patch_scores, out.attentions[block].mean(dim=2), atol=1e-12)
     assert torch.allclose(features.attention.keys, keys.mean(dim=2), atol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def identity_run(tmp_path_factory: pytest.TempPathFactory):
+    from tests.eval_fixtures import save_run, synthetic_dataset
+
+    root = tmp_path_factory.mktemp("training-free")
+    data_dir = synthetic_dataset(str(root / "synthetic"), 2)
+    return data_dir, save_run(data_dir, root / "tiny-identity", "identity")
+
+
+@pytest.mark.parametrize("name,options", [("visionzip", []), ("fastv", ["--compressor-option", "layer=1"])])
+def test_eval_applies_a_training_free_compressor_to_an_identity_run(identity_run, tmp_path, name, options) -> None:
+    from llava_tc.cli import main
+    from llava_tc.eval.results import read_results
+
+    data_dir, run_dir = identity_run
+    results = tmp_path / "results.csv"
+    args = ["eval", "--model", str(run_dir), "--benchmark", "synthetic", "--data-root", str(data_dir)]
+    args += ["--out", str(tmp_path / "out"), "--results", str(results), "--limit", "4", "--max-new-tokens", "3"]
+    args += ["--no-progress", "--compressor", name, "--num-visual-tokens", "16", *options]
+    assert main(args) == 0
+    row = read_results(results)[0]
+    assert (row.run, row.compressor, row.num_visual_tokens) == (f"tiny-identity+{name}-v16", name, 16)
+    # The same folder with another compressor is refused, not silently resumed.
+    assert main([*args[: -4 - len(options)], "--compressor", "random", "--num-visual-tokens", "16"]) == 1
+
+
+def test_a_compressor_with_parameters_cannot_be_swapped_in(identity_run) -> None:
+    from llava_tc.eval.loading import CompressorSwap, load_for_eval, swap_compressor
+
+    loaded = load_for_eval(identity_run[1])
+    with pytest.raises(ValueError, match="parameters that this run"):
+        swap_compressor(loaded, CompressorSwap("tokenpacker", 16))

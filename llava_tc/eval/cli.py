@@ -2,6 +2,7 @@
 
     llava-tc eval --model RUN_DIR --benchmark synthetic --data-root DATASET_DIR --out OUT_DIR --results results.csv
     torchrun --nproc_per_node 8 -m llava_tc eval --model RUN_DIR --benchmark gqa --data-root /data/eval --out OUT
+    llava-tc eval --model IDENTITY_RUN --compressor visionzip --num-visual-tokens 16 --benchmark ... (training-free)
 
 A rerun with the same `--out` continues where the last run stopped.
 """
@@ -10,6 +11,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
+
+import yaml
 
 from llava_tc.eval.benchmarks import DEFAULT_PROTOCOL, PROTOCOLS, get_benchmark, list_benchmarks
 
@@ -38,13 +42,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=None, help="answer only the first N questions (smoke tests)")
     parser.add_argument("--num-workers", type=int, default=0, help="DataLoader workers for image preprocessing")
     parser.add_argument("--overwrite", action="store_true", help="discard answers already in --out")
+    parser.add_argument(
+        "--compressor",
+        default=None,
+        help="apply this training-free compressor (random, visionzip, fastv, divprune, ...) instead of the run's own, "
+        "e.g. on an identity run (docs/training_free.md)",
+    )
+    parser.add_argument("--num-visual-tokens", type=int, default=None, help="V for --compressor (kept tokens)")
+    parser.add_argument(
+        "--compressor-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option of --compressor, e.g. layer=3 for fastv (repeatable; values read as YAML scalars)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def parse_options(pairs: list[str]) -> dict[str, Any]:
+    """`KEY=VALUE` pairs -> options, each value read as a YAML scalar (3 -> int, 0.5 -> float, true -> bool)."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"compressor option {pair!r} is not KEY=VALUE (e.g. layer=3)")
+        options[key.strip()] = yaml.safe_load(value)
+    return options
+
+
 def run(args: argparse.Namespace) -> int:
+    from llava_tc.eval.loading import CompressorSwap
     from llava_tc.eval.runner import evaluate
 
+    if args.compressor is None and (args.num_visual_tokens is not None or args.compressor_option):
+        print("error: --num-visual-tokens and --compressor-option apply with --compressor", file=sys.stderr)
+        return 1
     try:
+        swap = None
+        if args.compressor is not None:
+            swap = CompressorSwap(args.compressor, args.num_visual_tokens, parse_options(args.compressor_option))
         metrics = evaluate(
             args.model,
             get_benchmark(args.benchmark, args.protocol),
@@ -63,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
             num_workers=args.num_workers,
             progress=not args.no_progress,
             overwrite=args.overwrite,
+            compressor=swap,
         )
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

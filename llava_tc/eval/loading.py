@@ -10,7 +10,7 @@ folder has none, is a PIL processor built from the vision config (torchvision is
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +137,31 @@ def wrap_processor(
         )
     model.eval()
     return EvalModel(model, processor, name)
+
+
+@dataclass(frozen=True)
+class CompressorSwap:
+    """A training-free compressor to apply at inference in place of the run's own (`llava-tc eval --compressor`)."""
+
+    name: str
+    num_visual_tokens: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self, kept_tokens: int) -> str:
+        """The suffix of the run name: `+visionzip-v16`."""
+        return f"+{self.name}-v{kept_tokens}"
+
+
+def swap_compressor(loaded: EvalModel, swap: CompressorSwap) -> EvalModel:
+    """`loaded` with its compressor replaced (in place) and a processor for the new V; the run name says which."""
+    model = loaded.model
+    base_name = loaded.name.split("+", 1)[0]
+    model.replace_compressor(swap.name, swap.num_visual_tokens, **swap.options)
+    old = loaded.processor
+    processor = LlavaTCProcessor.for_model(
+        model, old.tokenizer, old.image_processor, template=old.template, image_aspect=old.image_aspect
+    )
+    return wrap_processor(model, processor, name=base_name + swap.describe(model.compressor.kept_visual_tokens))
 
 
 def load_for_eval(

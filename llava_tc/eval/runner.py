@@ -32,7 +32,7 @@ from llava_tc.data.templates import Turn
 from llava_tc.eval.answers import ANSWERS_FILE, AnswerWriter, collect_answers, merge_answers, shard_file
 from llava_tc.eval.benchmarks import Benchmark, EvalSample, Metric, get_benchmark
 from llava_tc.eval.distributed import Shard, current_shard, default_device
-from llava_tc.eval.loading import EvalModel, load_for_eval
+from llava_tc.eval.loading import CompressorSwap, EvalModel, load_for_eval, swap_compressor
 from llava_tc.eval.results import ResultRow, append_results, utc_now
 
 logger = logging.getLogger(__name__)
@@ -197,7 +197,7 @@ def result_rows(loaded: EvalModel, benchmark: str, split: str, metrics: list[Met
             llm_params=llm_params,
             vision_tower=_component_name(config.vision_config),
             compressor=str(config.compressor),
-            num_visual_tokens=int(loaded.model.num_visual_tokens),
+            num_visual_tokens=int(loaded.model.compressor.kept_visual_tokens),
             benchmark=benchmark,
             split=split,
             protocol=metric.protocol,
@@ -282,13 +282,15 @@ def evaluate(
     progress: bool = True,
     overwrite: bool = False,
     on_batch: Callable[[int], None] | None = None,
+    compressor: CompressorSwap | None = None,
 ) -> list[Metric]:
     """Generate answers for a benchmark, score them, write `answers.jsonl`, `scores.json` (+ a submission file), and
     append one row per metric to `results_path` (.csv or .jsonl) when given.
 
     `model`: a run directory / `save_pretrained` folder, or an `EvalModel` already loaded (`load_for_eval` or
     `wrap_model`), reused as is. `max_new_tokens` defaults to the benchmark's. A rerun into the same `out_dir` continues
-    where the last one stopped. `on_batch(index)` is called after each batch is saved. Under `torchrun` every rank
+    where the last one stopped. `on_batch(index)` is called after each batch is saved. `compressor` swaps a
+    training-free compressor in (`swap_compressor`, in place on an `EvalModel`). Under `torchrun` every rank
     calls this; rank 0 returns the metrics, the other ranks an empty list.
     """
     shard = current_shard()
@@ -310,6 +312,8 @@ def evaluate(
             template=template,
             image_aspect=image_aspect,
         )
+    if compressor is not None:
+        loaded = swap_compressor(loaded, compressor)
     run_name = run_name or loaded.name
     max_new = max_new_tokens or bench.max_new_tokens
     out = Path(out_dir)
@@ -321,6 +325,7 @@ def evaluate(
         "template": loaded.template,
         "image_aspect": loaded.image_aspect,
         "max_new_tokens": max_new,
+        "compressor_swap": None if compressor is None else loaded.name.rsplit("+", 1)[-1],
     }
     if shard.is_main:
         _check_settings(out, settings, overwrite)
