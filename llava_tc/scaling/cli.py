@@ -144,7 +144,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     flops = sub.add_parser("flops", help="FLOPs of each inference stage across visual-token counts")
     flops.add_argument("--llm", required=True, help="LLM preset (e.g. qwen1.5-7b) or config.json / folder")
     flops.add_argument("--vision", default="clip-vit-l-14-336", help="vision preset or config.json / folder")
-    flops.add_argument("--compressor", help="compressor name (identity, pool, tokenpacker, quecc); default: none")
+    flops.add_argument(
+        "--compressor",
+        help="compressor name (identity, pool, tokenpacker, quecc, visionzip, fastv, ...); default: none",
+    )
     flops.add_argument("--tokens", type=_int_list, default=[1, 4, 16, 36, 64, 144, 576], help="visual token counts")
     flops.add_argument("--text-tokens", type=int, default=50, help="text tokens Q in the prompt (and the question)")
     flops.add_argument("--generated-tokens", type=int, default=1, help="tokens generated K (1: prefill only)")
@@ -239,7 +242,7 @@ def _run_flops(args: argparse.Namespace) -> int:
         cost = inference_cost(
             llm,
             vision,
-            tokens,
+            (compressor.visual_tokens if compressor else None) or tokens,
             args.text_tokens,
             args.generated_tokens,
             compressor_flops=compressor.flops if compressor else 0,
@@ -248,6 +251,7 @@ def _run_flops(args: argparse.Namespace) -> int:
             projector=args.projector,
             prefusion=PreFusion(prefusion) if prefusion else None,
             pruning=args.prune or (compressor.pruning if compressor else None),
+            projected_tokens=compressor.projected_tokens if compressor else None,
         )
         row = [cost.vision, cost.query, cost.compressor, cost.projector]
         row += [cost.prefusion] if with_fusion else []

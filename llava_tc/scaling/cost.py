@@ -12,7 +12,8 @@ figures. `best_configuration`, `frontier` and `advise` take any of them.
 Hook for compressors with pre-fusion layers or in-LLM pruning: a compressor declares them as attributes,
 `prefusion_layers: int` (LLaVA-Mini-style layers of the LLM's shape before the LLM) and `llm_pruning:
 LLMPruning | tuple[int, float] | None` (FastV-style (K, R)); `compressor_stage_costs` reads them, and the FLOPs model
-counts them, with no change here.
+counts them, with no change here. It also reads `num_visual_tokens` (the LLM's input: every patch for FastV, which
+prunes to V inside) and `selects_projected` (DivPrune projects every patch before choosing).
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ class CompressorCost:
     out_dim: int
     prefusion_layers: int = 0
     pruning: LLMPruning | None = None
+    visual_tokens: int | None = None
+    """Visual tokens the LLM's input holds (FastV: every patch; it prunes to V inside); None: V."""
+    projected_tokens: int | None = None
+    """Tokens through the projector (DivPrune ranks after projecting every patch); None: the LLM's input."""
 
 
 @lru_cache(maxsize=256)
@@ -68,6 +73,8 @@ def compressor_stage_costs(name: str, vision: VisionShape, llm: LLMShape, tokens
         out_dim=int(compressor.out_dim),
         prefusion_layers=int(getattr(compressor, "prefusion_layers", 0) or 0),
         pruning=pruning,
+        visual_tokens=int(getattr(compressor, "num_visual_tokens", tokens)),
+        projected_tokens=vision.num_patches if getattr(compressor, "selects_projected", False) else None,
     )
 
 
@@ -144,7 +151,7 @@ class StageFlopsCost:
         return inference_cost(
             llm,
             self.vision,
-            tokens,
+            compressor.visual_tokens or tokens,
             q,
             self.generated_tokens,
             compressor_flops=compressor.flops,
@@ -153,6 +160,7 @@ class StageFlopsCost:
             projector=self.projector,
             prefusion=PreFusion(prefusion) if prefusion else None,
             pruning=pruning,
+            projected_tokens=compressor.projected_tokens,
         )
 
     def __call__(self, n_b: float, text_tokens: float, v: float) -> float:
