@@ -203,8 +203,16 @@ def test_eval_applies_a_training_free_compressor_to_an_identity_run(identity_run
 
 
 def test_a_compressor_with_parameters_cannot_be_swapped_in(identity_run) -> None:
-    from llava_tc.eval.loading import CompressorSwap, load_for_eval, swap_compressor
+    from llava_tc.eval.loading import CompressorSwap, load_for_eval, swapped_compressor
 
     loaded = load_for_eval(identity_run[1])
-    with pytest.raises(ValueError, match="parameters that this run"):
-        swap_compressor(loaded, CompressorSwap("tokenpacker", 16))
+    with (
+        pytest.raises(ValueError, match="parameters that this run"),
+        swapped_compressor(loaded, CompressorSwap("tokenpacker", 16)),
+    ):
+        pass
+    with swapped_compressor(loaded, CompressorSwap("fastv", 16)) as swapped:
+        assert swapped.name == "tiny-identity+fastv-v16" and swapped.processor.num_image_tokens == 144
+        assert swapped.model.config.num_visual_tokens == 16
+    assert loaded.model.config.compressor == "identity" and loaded.model.compressor.llm_pruning is None
+    assert loaded.model.config.num_visual_tokens == 144

@@ -10,6 +10,8 @@ folder has none, is a PIL processor built from the vision config (torchvision is
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,16 +154,22 @@ class CompressorSwap:
         return f"+{self.name}-v{kept_tokens}"
 
 
-def swap_compressor(loaded: EvalModel, swap: CompressorSwap) -> EvalModel:
-    """`loaded` with its compressor replaced (in place) and a processor for the new V; the run name says which."""
+@contextmanager
+def swapped_compressor(loaded: EvalModel, swap: CompressorSwap) -> Iterator[EvalModel]:
+    """`loaded` with its compressor replaced and a processor for the new V (the run name says which); the model's
+    own compressor and config come back on exit, so one loaded model serves a whole comparison."""
     model = loaded.model
-    base_name = loaded.name.split("+", 1)[0]
-    model.replace_compressor(swap.name, swap.num_visual_tokens, **swap.options)
-    old = loaded.processor
-    processor = LlavaTCProcessor.for_model(
-        model, old.tokenizer, old.image_processor, template=old.template, image_aspect=old.image_aspect
-    )
-    return wrap_processor(model, processor, name=base_name + swap.describe(model.compressor.kept_visual_tokens))
+    config = model.config
+    own = (model.compressor, config.compressor, config.num_visual_tokens, dict(config.compressor_options))
+    try:
+        model.replace_compressor(swap.name, swap.num_visual_tokens, **swap.options)
+        old = loaded.processor
+        processor = LlavaTCProcessor.for_model(
+            model, old.tokenizer, old.image_processor, template=old.template, image_aspect=old.image_aspect
+        )
+        yield wrap_processor(model, processor, name=loaded.name + swap.describe(model.compressor.kept_visual_tokens))
+    finally:
+        model.compressor, config.compressor, config.num_visual_tokens, config.compressor_options = own
 
 
 def load_for_eval(

@@ -32,7 +32,7 @@ from llava_tc.data.templates import Turn
 from llava_tc.eval.answers import ANSWERS_FILE, AnswerWriter, collect_answers, merge_answers, shard_file
 from llava_tc.eval.benchmarks import Benchmark, EvalSample, Metric, get_benchmark
 from llava_tc.eval.distributed import Shard, current_shard, default_device
-from llava_tc.eval.loading import CompressorSwap, EvalModel, load_for_eval, swap_compressor
+from llava_tc.eval.loading import CompressorSwap, EvalModel, load_for_eval, swapped_compressor
 from llava_tc.eval.results import ResultRow, append_results, utc_now
 
 logger = logging.getLogger(__name__)
@@ -290,8 +290,8 @@ def evaluate(
     `model`: a run directory / `save_pretrained` folder, or an `EvalModel` already loaded (`load_for_eval` or
     `wrap_model`), reused as is. `max_new_tokens` defaults to the benchmark's. A rerun into the same `out_dir` continues
     where the last one stopped. `on_batch(index)` is called after each batch is saved. `compressor` swaps a
-    training-free compressor in (`swap_compressor`, in place on an `EvalModel`). Under `torchrun` every rank
-    calls this; rank 0 returns the metrics, the other ranks an empty list.
+    training-free compressor in for this evaluation (`swapped_compressor`; the run name gains `+NAME-vV`). Under
+    `torchrun` every rank calls this; rank 0 returns the metrics, the other ranks an empty list.
     """
     shard = current_shard()
     bench = get_benchmark(benchmark) if isinstance(benchmark, str) else benchmark
@@ -313,7 +313,24 @@ def evaluate(
             image_aspect=image_aspect,
         )
     if compressor is not None:
-        loaded = swap_compressor(loaded, compressor)
+        with swapped_compressor(loaded, compressor) as swapped:
+            return evaluate(
+                swapped,
+                bench,
+                data_root,
+                out_dir,
+                split=split,
+                batch_size=batch_size,
+                max_new_tokens=max_new_tokens,
+                results_path=results_path,
+                run_name=run_name,
+                limit=limit,
+                device=device,
+                num_workers=num_workers,
+                progress=progress,
+                overwrite=overwrite,
+                on_batch=on_batch,
+            )
     run_name = run_name or loaded.name
     max_new = max_new_tokens or bench.max_new_tokens
     out = Path(out_dir)
@@ -325,7 +342,6 @@ def evaluate(
         "template": loaded.template,
         "image_aspect": loaded.image_aspect,
         "max_new_tokens": max_new,
-        "compressor_swap": None if compressor is None else loaded.name.rsplit("+", 1)[-1],
     }
     if shard.is_main:
         _check_settings(out, settings, overwrite)
