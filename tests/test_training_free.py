@@ -216,3 +216,26 @@ def test_a_compressor_with_parameters_cannot_be_swapped_in(identity_run) -> None
         assert swapped.model.config.num_visual_tokens == 16
     assert loaded.model.config.compressor == "identity" and loaded.model.compressor.llm_pruning is None
     assert loaded.model.config.num_visual_tokens == 144
+
+
+def test_compare_writes_a_method_by_token_table_with_flops(identity_run, tmp_path) -> None:
+    from llava_tc.cli import main
+    from llava_tc.eval.compare import MethodSpec, inference_flops
+    from llava_tc.eval.loading import load_for_eval
+    from llava_tc.eval.results import read_results
+
+    data_dir, run_dir = identity_run
+    out = tmp_path / "compare"
+    args = ["compare", "--model", str(run_dir), "--benchmark", "synthetic", "--data-root", str(data_dir)]
+    args += ["--out", str(out), "--methods", "random", "fastv:layer=1", "--tokens", "1", "16", "--limit", "3"]
+    assert main([*args, "--max-new-tokens", "2", "--no-progress"]) == 0
+    lines = (out / "comparison.csv").read_text().splitlines()
+    assert lines[0] == "llm,method,V=1 synthetic,V=1 GFLOPs,V=16 synthetic,V=16 GFLOPs"
+    assert [line.split(",")[1] for line in lines[1:]] == ["random", "fastv"]
+    model = load_for_eval(run_dir).model
+    fastv_16 = inference_flops(model, MethodSpec("fastv", {"layer": 1}), 16, 50)
+    assert float(lines[2].split(",")[5]) == pytest.approx(fastv_16 / 1e9, rel=1e-3)
+    assert fastv_16 > inference_flops(model, MethodSpec("random"), 16, 50)  # layer 0 sees every patch
+    runs = {row.run for row in read_results(out / "results.csv")}
+    assert runs == {f"tiny-identity+{m}-v{v}" for m in ("random", "fastv") for v in (1, 16)}
+    assert MethodSpec.parse("fastv:layer=3,ratio=0.5") == MethodSpec("fastv", {"layer": 3, "ratio": 0.5})

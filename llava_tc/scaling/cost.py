@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 from llava_tc.scaling.flops import STAGES, LLMPruning, PreFusion, inference_cost, simple_inference_flops
 from llava_tc.scaling.latency import PARTS, LatencyTable
@@ -58,12 +59,20 @@ class CompressorCost:
 
 
 @lru_cache(maxsize=256)
-def compressor_stage_costs(name: str, vision: VisionShape, llm: LLMShape, tokens: int, layers: int) -> CompressorCost:
-    """Build compressor `name` for this tower and LLM and read its FLOPs, needs_query, out_dim and hook attributes."""
+def compressor_stage_costs(
+    name: str,
+    vision: VisionShape,
+    llm: LLMShape,
+    tokens: int,
+    layers: int,
+    options: tuple[tuple[str, Any], ...] = (),
+) -> CompressorCost:
+    """Build compressor `name` (with `options`, e.g. `(("layer", 1),)` for fastv) for this tower and LLM and read its
+    FLOPs, needs_query, out_dim and hook attributes."""
     from llava_tc.model.compressors import VisionGeometry, build_compressor
 
     geometry = VisionGeometry(grid_size=vision.grid_size, hidden_size=vision.hidden_size, num_multi_layers=layers)
-    compressor = build_compressor(name, geometry, tokens, query_dim=llm.hidden_size)
+    compressor = build_compressor(name, geometry, tokens, query_dim=llm.hidden_size, **dict(options))
     pruning = getattr(compressor, "llm_pruning", None)
     if pruning is not None and not isinstance(pruning, LLMPruning):
         pruning = LLMPruning(*pruning)
@@ -112,6 +121,7 @@ class StageFlopsCost:
     pruning: LLMPruning | None = None
     projector: str = "mlp2x_gelu"
     multi_layers: int = DEFAULT_MULTI_LAYERS
+    compressor_options: tuple[tuple[str, Any], ...] = ()
     unit: str = "FLOPs"
     label: str = field(init=False)
 
@@ -145,7 +155,9 @@ class StageFlopsCost:
         prefusion, pruning = self.prefusion_layers, self.pruning
         compressor = CompressorCost(0, False, self.vision.hidden_size)
         if self.compressor:
-            compressor = compressor_stage_costs(self.compressor, self.vision, llm, tokens, self.multi_layers)
+            compressor = compressor_stage_costs(
+                self.compressor, self.vision, llm, tokens, self.multi_layers, self.compressor_options
+            )
             prefusion = compressor.prefusion_layers or prefusion
             pruning = compressor.pruning or pruning
         return inference_cost(
