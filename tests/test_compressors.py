@@ -29,7 +29,16 @@ def query(batch: int = 2, seed: int = 1) -> torch.Tensor:
 
 
 def test_registry_lists_every_method() -> None:
-    assert list_compressors() == ["identity", "pool", "quecc", "tokenpacker"]
+    assert list_compressors() == [
+        "divprune",
+        "fastv",
+        "identity",
+        "pool",
+        "quecc",
+        "random",
+        "tokenpacker",
+        "visionzip",
+    ]
 
 
 @pytest.mark.parametrize("name", ["pool", "tokenpacker", "quecc"])

@@ -239,3 +239,44 @@ def test_compare_writes_a_method_by_token_table_with_flops(identity_run, tmp_pat
     runs = {row.run for row in read_results(out / "results.csv")}
     assert runs == {f"tiny-identity+{m}-v{v}" for m in ("random", "fastv") for v in (1, 16)}
     assert MethodSpec.parse("fastv:layer=3,ratio=0.5") == MethodSpec("fastv", {"layer": 3, "ratio": 0.5})
+
+
+def parameter_free() -> list[str]:
+    from llava_tc.model.compressors import list_compressors
+
+    probe = VisionGeometry(grid_size=4, hidden_size=16)
+    return [n for n in list_compressors() if not list(build_compressor(n, probe, 16, query_dim=4).parameters())]
+
+
+@pytest.mark.parametrize("name", parameter_free())
+def test_every_parameter_free_compressor_on_plain_tensors(name: str) -> None:
+    compressor = build_compressor(name, GEOMETRY, PATCHES if name == "identity" else 9)
+    out = compressor(random_inputs())
+    assert out.shape == (3, compressor.num_visual_tokens, compressor.out_dim)
+    assert compressor.kept_visual_tokens == (PATCHES if name == "identity" else 9)
+    assert compressor.flops(3) == 3 * compressor.flops(1) >= 0
+
+
+@pytest.mark.parametrize("name", [n for n in parameter_free() if n != "identity"])
+def test_every_training_free_compressor_generates_cached_as_uncached_in_the_vlm(name: str) -> None:
+    from llava_tc.model import build_model
+    from tests.batches import pad
+    from tests.tiny import llama_config
+
+    torch.manual_seed(0)
+    model = build_model(clip_config(), llama_config(), compressor="identity").model.eval()
+    model.replace_compressor(name, 9, **({"layer": 1} if name == "fastv" else {}))
+    img = [model.config.image_token_id] * model.num_visual_tokens
+    ids, mask = pad([[1, 11, *img, 12, 13], [1, *img, 31]], "left")
+    batch = {"input_ids": ids, "attention_mask": mask, "pixel_values": image_batch(2)}
+    steps = 4
+    generated = model.generate(**batch, max_new_tokens=steps, do_sample=False, min_new_tokens=steps)[:, -steps:]
+    rank = {"pruning_rank_position": ids.shape[1] - 1} if name == "fastv" else {}
+    for _ in range(steps):
+        with torch.no_grad():
+            logits = model(**{**batch, "input_ids": ids, "attention_mask": mask}, use_cache=False, **rank).logits
+        logits = logits[:, -1]
+        logits[:, [model.config.image_token_id, model.config.text_config.eos_token_id]] = -float("inf")
+        token = logits.argmax(-1, keepdim=True)
+        ids, mask = torch.cat([ids, token], 1), torch.cat([mask, torch.ones_like(token)], 1)
+    assert torch.equal(generated, ids[:, -steps:])
