@@ -232,10 +232,10 @@ def test_compare_writes_a_method_by_token_table_with_flops(identity_run, tmp_pat
     lines = (out / "comparison.csv").read_text().splitlines()
     assert lines[0] == "llm,method,V=1 synthetic,V=1 GFLOPs,V=16 synthetic,V=16 GFLOPs"
     assert [line.split(",")[1] for line in lines[1:]] == ["random", "fastv"]
-    model = load_for_eval(run_dir).model
-    fastv_16 = inference_flops(model, MethodSpec("fastv", {"layer": 1}), 16, 50)
+    config = load_for_eval(run_dir).model.config
+    fastv_16 = inference_flops(config, MethodSpec("fastv", {"layer": 1}), 16, 50)
     assert float(lines[2].split(",")[5]) == pytest.approx(fastv_16 / 1e9, rel=1e-3)
-    assert fastv_16 > inference_flops(model, MethodSpec("random"), 16, 50)  # layer 0 sees every patch
+    assert fastv_16 > inference_flops(config, MethodSpec("random"), 16, 50)  # layer 0 sees every patch
     runs = {row.run for row in read_results(out / "results.csv")}
     assert runs == {f"tiny-identity+{m}-v{v}" for m in ("random", "fastv") for v in (1, 16)}
     assert MethodSpec.parse("fastv:layer=3,ratio=0.5") == MethodSpec("fastv", {"layer": 3, "ratio": 0.5})

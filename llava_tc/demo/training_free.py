@@ -79,8 +79,8 @@ def trained_cells(
     plan: DemoPlan, out: Path, results: Path, text_tokens: float, tokens: tuple[int, ...] = TOKENS
 ) -> list[ComparisonCell]:
     """The grid's trained compressors at `tokens`, as comparison cells with their FLOPs (same cost model)."""
-    from llava_tc.eval.loading import load_for_eval
     from llava_tc.eval.results import read_results
+    from llava_tc.model.configuration import LlavaTCConfig
 
     rows = {r.run: r for r in read_results(results) if r.benchmark == BENCHMARK and r.metric == "accuracy"}
     cells = []
@@ -90,30 +90,31 @@ def trained_cells(
                 row = rows.get(run_id(compressor, size, count))
                 if row is None:
                     continue
-                model = load_for_eval(out / "runs" / row.run / STAGE).model
-                flops = inference_flops(model, MethodSpec(compressor), count, round(text_tokens))
+                config = LlavaTCConfig.from_pretrained(out / "runs" / row.run / STAGE)
+                flops = inference_flops(config, MethodSpec(compressor), count, round(text_tokens))
                 cells.append(ComparisonCell(row.llm, compressor, count, BENCHMARK, row.metric, row.value, flops))
     return cells
 
 
+def _best(cells: list[ComparisonCell], llms: set[str], trained: set[str], is_trained: bool) -> tuple[str, float]:
+    """The method of one kind (trained or not) with the highest mean accuracy over `llms` (all of them scored)."""
+    scores: dict[str, list[float]] = {}
+    for cell in cells:
+        if (cell.method in trained) == is_trained and cell.llm in llms:
+            scores.setdefault(cell.method, []).append(cell.value)
+    return max(((m, sum(v) / len(v)) for m, v in scores.items() if len(v) == len(llms)), key=lambda item: item[1])
+
+
 def finding(cells: list[ComparisonCell], trained: set[str]) -> str:
-    """Whether the best training-free method falls behind the best trained compressor, per V (mean over sizes of
-    each method's accuracy, for the sizes both kinds have)."""
+    """Per V: does the best training-free method fall behind the best trained compressor (mean accuracy over the
+    LLM sizes both kinds were scored on)?"""
     lines = []
     for tokens in sorted({c.tokens for c in cells}):
         at = [c for c in cells if c.tokens == tokens]
         llms = {c.llm for c in at if c.method in trained} & {c.llm for c in at if c.method not in trained}
         if not llms:
             continue
-
-        def best(is_trained: bool, at=at, llms=llms) -> tuple[str, float]:
-            scores: dict[str, list[float]] = {}
-            for c in at:
-                if (c.method in trained) == is_trained and c.llm in llms:
-                    scores.setdefault(c.method, []).append(c.value)
-            return max(((m, sum(v) / len(v)) for m, v in scores.items() if len(v) == len(llms)), key=lambda x: x[1])
-
-        (free_name, free), (kept_name, kept) = best(False), best(True)
+        (free_name, free), (kept_name, kept) = _best(at, llms, trained, False), _best(at, llms, trained, True)
         verdict = "falls behind" if free < kept else "keeps up with"
         lines.append(
             f"- V = {tokens}: the best training-free method ({free_name}, {100 * free:.1f}%) {verdict} the best "

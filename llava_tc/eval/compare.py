@@ -65,9 +65,9 @@ class ComparisonCell:
     flops: float
 
 
-def inference_flops(model: Any, spec: MethodSpec, tokens: int, text_tokens: int) -> float:
-    """All stages of one inference (vision .. prefill, one answer token) for `spec` at V on this model's shapes."""
-    config = model.config
+def inference_flops(config: Any, spec: MethodSpec, tokens: int, text_tokens: int) -> float:
+    """All stages of one inference (vision .. prefill, one answer token) for `spec` at V on the shapes of a model's
+    `LlavaTCConfig` (no weights needed)."""
     axis = StageFlopsCost(
         {1.0: llm_shape_from_config(config.text_config.to_dict())},
         vision_shape_from_config(config.vision_config.to_dict()),
@@ -96,7 +96,7 @@ def compare_methods(
     cells = []
     for spec in specs:
         for count in tokens:
-            flops = inference_flops(loaded.model, spec, count, text_tokens)
+            flops = inference_flops(loaded.model.config, spec, count, text_tokens)
             with swapped_compressor(loaded, CompressorSwap(spec.name, count, spec.options)) as swapped:
                 for bench, root in benchmarks:
                     metrics = evaluate(

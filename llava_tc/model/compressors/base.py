@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from llava_tc.scaling.flops import LLMPruning
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,7 @@ class TokenCompressor(nn.Module):
     needs_multi: bool = False
     needs_attention: bool = False
     selects_projected: bool = False
-    llm_pruning = None
+    llm_pruning: LLMPruning | None = None
 
     def __init__(self, geometry: VisionGeometry, num_visual_tokens: int, out_dim: int) -> None:
         super().__init__()
