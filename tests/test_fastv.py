@@ -87,18 +87,14 @@ def test_sdpa_fastv_on_a_left_padded_batch_equals_eager_fastv_per_row(text_confi
 
 
 def uncached_greedy(model, batch: dict, steps: int) -> torch.Tensor:
-    """Re-run prompt + answer every step, ranking the visual tokens by the prompt's last token (as the cached
-    prefill did); placeholder and EOS blocked as `generate(min_new_tokens=steps)` does."""
+    """Re-run prompt + answer every step (with in-LLM pruning, ranking the visual tokens by the prompt's last token,
+    as the cached prefill did); placeholder and EOS blocked as `generate(min_new_tokens=steps)` does."""
     ids, mask = batch["input_ids"], batch["attention_mask"]
-    prompt_last = ids.shape[1] - 1
+    rank = {"pruning_rank_position": ids.shape[1] - 1} if model.compressor.llm_pruning is not None else {}
     new_tokens = []
     for _ in range(steps):
         with torch.no_grad():
-            logits = model(
-                **{**batch, "input_ids": ids, "attention_mask": mask},
-                use_cache=False,
-                pruning_rank_position=prompt_last,
-            ).logits[:, -1]
+            logits = model(**{**batch, "input_ids": ids, "attention_mask": mask}, use_cache=False, **rank).logits[:, -1]
         blocked = [model.config.image_token_id, model.config.text_config.eos_token_id]
         logits[:, [token for token in blocked if token is not None]] = -float("inf")
         token = logits.argmax(-1, keepdim=True)

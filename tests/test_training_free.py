@@ -261,6 +261,7 @@ def test_every_parameter_free_compressor_on_plain_tensors(name: str) -> None:
 def test_every_training_free_compressor_generates_cached_as_uncached_in_the_vlm(name: str) -> None:
     from llava_tc.model import build_model
     from tests.batches import pad
+    from tests.test_fastv import uncached_greedy
     from tests.tiny import llama_config
 
     torch.manual_seed(0)
@@ -271,12 +272,4 @@ def test_every_training_free_compressor_generates_cached_as_uncached_in_the_vlm(
     batch = {"input_ids": ids, "attention_mask": mask, "pixel_values": image_batch(2)}
     steps = 4
     generated = model.generate(**batch, max_new_tokens=steps, do_sample=False, min_new_tokens=steps)[:, -steps:]
-    rank = {"pruning_rank_position": ids.shape[1] - 1} if name == "fastv" else {}
-    for _ in range(steps):
-        with torch.no_grad():
-            logits = model(**{**batch, "input_ids": ids, "attention_mask": mask}, use_cache=False, **rank).logits
-        logits = logits[:, -1]
-        logits[:, [model.config.image_token_id, model.config.text_config.eos_token_id]] = -float("inf")
-        token = logits.argmax(-1, keepdim=True)
-        ids, mask = torch.cat([ids, token], 1), torch.cat([mask, torch.ones_like(token)], 1)
-    assert torch.equal(generated, ids[:, -steps:])
+    assert torch.equal(generated, uncached_greedy(model, batch, steps))
