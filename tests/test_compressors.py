@@ -110,7 +110,9 @@ def test_impossible_count_lists_the_valid_ones(name: str) -> None:
 
 
 def test_unknown_compressor_lists_the_known_ones() -> None:
-    with pytest.raises(ValueError, match=r"unknown compressor 'mlp'.*identity, pool, quecc, tokenpacker"):
+    with pytest.raises(
+        ValueError, match=r"unknown compressor 'mlp'.*identity, pool, quecc, random, tokenpacker, visionzip"
+    ):
         build_compressor("mlp", GEOMETRY, 4)
 
 
