@@ -1,6 +1,6 @@
-"""Data faults a user's files really have (issue 14, items 4, 5, 8): each is recreated and must give a clear error naming
-the file, the record, its id and the field under `on_bad_sample="raise"`, or a counted, logged skip under `"skip"`; the
-same text through DataLoader workers; nothing silently read, dropped or opened outside the image folder."""
+"""Data faults that users' files really have (issue 14, items 4, 5, 8): each is recreated and must give a clear error
+naming the file, the record, its id and the field under `on_bad_sample="raise"`, or a counted, logged skip under
+`"skip"`; the same text through DataLoader workers; nothing read outside the image folder."""
 
 from __future__ import annotations
 
