@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,20 +51,18 @@ def to_rgb(image: Image.Image, background: tuple[int, int, int] = (255, 255, 255
 def resolve_image_path(
     folder: str | Path, image: str, sample_id: str | None = None, *, allow_outside: bool = False
 ) -> Path:
-    """`folder / image`, refused (`image_outside_folder`) when it leaves `folder` (`../`, an absolute path, a symlinked
-    escape) unless `allow_outside`; LLaVA's `os.path.join` would open any path a data file names."""
-    path = Path(folder) / image
-    if allow_outside:
-        return path
-    root = Path(folder).resolve()
-    if not path.resolve().is_relative_to(root):
-        raise BadSampleError(
-            "image_outside_folder",
-            f"image path {image!r} leaves the image folder {root} (set allow_images_outside_folder to accept it)",
-            sample_id,
-            field="image",
-        )
-    return path
+    """`folder / image`, refused (`image_outside_folder`) when `image` is absolute or climbs out of `folder` with `..`,
+    unless `allow_outside` (LLaVA's `os.path.join` opens any path a data file names). The check is on the path as
+    written: symlinks the user put inside the folder (e.g. `coco -> /datasets/coco`) are followed as usual."""
+    normalised = os.path.normpath(image)
+    if allow_outside or not (os.path.isabs(normalised) or normalised.split(os.sep)[0] == os.pardir):
+        return Path(folder) / image
+    raise BadSampleError(
+        "image_outside_folder",
+        f"image path {image!r} leaves the image folder {folder} (set allow_images_outside_folder to accept it)",
+        sample_id,
+        field="image",
+    )
 
 
 def load_image(path: str | Path, sample_id: str | None = None, *, exif_transpose: bool = False) -> Image.Image:
