@@ -2,7 +2,8 @@
 
 Run directory:
     config.yaml                 the resolved config (written before training)
-    log.jsonl                   one JSON line per Trainer log event (loss, lr, grad norm, ...)
+    log.jsonl                   one JSON line per Trainer log event (loss, lr, grad norm, ...), a train_begin line
+                                per session; a resume first drops the lines after the step it continues from
     checkpoint-N/               Trainer checkpoints; COMPLETE marks the ones whose save finished
     finetune / full:            config.json + model.safetensors + the processor (tokenizer, processor_config.json,
                                 chat_template.jinja); loads with `import llava_tc` and AutoProcessor +
