@@ -13,10 +13,13 @@ import torch
 from llava_tc.constants import IGNORE_INDEX
 
 
-def _compact_right(tensors: list[torch.Tensor], keep: torch.Tensor, fills: list[int]) -> list[torch.Tensor]:
-    """Move the kept positions of every row to the front, in order; fill the tail of shorter rows."""
+def _compact_right(
+    tensors: list[torch.Tensor], keep: torch.Tensor, real: torch.Tensor, fills: list[int]
+) -> list[torch.Tensor]:
+    """Move the kept positions of every row to the front, in order, and cut the batch to its longest real row;
+    fill the tail of shorter rows."""
     order = torch.argsort((~keep).to(torch.int8), dim=1, stable=True)
-    length = int(keep.sum(1).max())
+    length = int((keep & real).sum(1).max())
     order = order[:, :length]
     kept = keep.gather(1, order)
     return [tensor.gather(1, order).masked_fill(~kept, fill) for tensor, fill in zip(tensors, fills, strict=True)]
@@ -41,9 +44,10 @@ def shrink_image_runs(
     left_padded = bool((mask[:, 0] == 0).any())
     tensors = [input_ids, mask] + ([labels] if labels is not None else [])
     fills = [pad_token_id, 0] + ([IGNORE_INDEX] if labels is not None else [])
+    real = mask.bool()
     if left_padded:
-        flipped = _compact_right([t.flip(1) for t in tensors], kept.flip(1), fills)
+        flipped = _compact_right([t.flip(1) for t in tensors], kept.flip(1), real.flip(1), fills)
         out = [t.flip(1) for t in flipped]
     else:
-        out = _compact_right(tensors, kept, fills)
+        out = _compact_right(tensors, kept, real, fills)
     return out[0], out[1], out[2] if labels is not None else None

@@ -26,7 +26,12 @@ class PreFusion(nn.Module):
         super().__init__()
         decoder = language_model.get_decoder()
         layer_class = type(decoder.layers[0])
-        self.layers = nn.ModuleList(layer_class(decoder.config, layer_idx=i) for i in range(num_layers))
+        # The LLM's own config object, so the attention implementation follows the LLM's; `layer_idx` only picks a
+        # layer type (the mask here is explicit and causal) and may exceed the LLM's depth.
+        config = decoder.config
+        self.layers = nn.ModuleList(
+            layer_class(config, layer_idx=i % config.num_hidden_layers) for i in range(num_layers)
+        )
 
     def forward(
         self,
