@@ -62,6 +62,11 @@ class M3Compressor(NestedCompressor):
         self.after_projector = bool(after_projector)
         self.use_token_count(num_visual_tokens)
 
+    @classmethod
+    def options_for_counts(cls, options: dict[str, object], counts: list[int]) -> dict[str, object]:
+        """A sweep's counts are the scales, unless the options name them."""
+        return {"scales": sorted(counts), **options}
+
     def servable_counts(self) -> list[int]:
         return list(self.scales)
 

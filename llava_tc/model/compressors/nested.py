@@ -20,6 +20,16 @@ class NestedCompressor(TokenCompressor):
 
     nested: bool = True
 
+    @classmethod
+    def trains_nested(cls, options: dict[str, object]) -> bool:
+        """Whether these options train one module for several counts (a sweep then plans one training per LLM)."""
+        return True
+
+    @classmethod
+    def options_for_counts(cls, options: dict[str, object], counts: list[int]) -> dict[str, object]:
+        """Options that make one training cover `counts` (a sweep's token counts); given options win."""
+        return dict(options)
+
     def servable_counts(self) -> list[int]:
         """Every V this module can produce with its trained parameters."""
         raise NotImplementedError

@@ -108,6 +108,10 @@ class ResamplerCompressor(NestedCompressor):
         self.proj = nn.Parameter(torch.empty(dim, self.out_dim))
         self.reset_parameters()
 
+    @classmethod
+    def trains_nested(cls, options: dict[str, object]) -> bool:
+        return bool(options.get("nested", False))
+
     def _check_counts(self, counts: Sequence[int] | None) -> list[int]:
         if counts is None:
             return list(range(2, self.max_visual_tokens + 1, 2)) or [self.max_visual_tokens]
