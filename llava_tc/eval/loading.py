@@ -154,8 +154,8 @@ def load_for_eval(
 
     `template`/`image_aspect` override the run's processor; `tokenizer` (a folder or an object) replaces the folder's
     own tokenizer. `num_visual_tokens` serves another of a nested compressor's trained counts (model and processor;
-    the name becomes `FOLDER-vV` so the results table keeps one run per count). `device` defaults to this process's GPU (LOCAL_RANK) when there is one, else the CPU; `dtype` to
-    float32 on CPU and bf16 on GPU.
+    the name becomes `FOLDER-vV` so the results table keeps one run per count). `device` defaults to this process's
+    GPU (LOCAL_RANK) when there is one, else the CPU; `dtype` to float32 on CPU and bf16 on GPU.
     """
     path = Path(path)
     if not (path / "config.json").is_file():
