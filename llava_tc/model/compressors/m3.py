@@ -60,6 +60,8 @@ class M3Compressor(NestedCompressor):
         self.scales = chosen
         self.mode = mode
         self.after_projector = bool(after_projector)
+        # The cost model's hook: upstream's projector runs on every patch, before the pooling.
+        self.projected_tokens = geometry.num_patches if self.after_projector else None
         self.use_token_count(num_visual_tokens)
 
     @classmethod
