@@ -295,3 +295,15 @@ def test_counts_are_listed_compactly() -> None:
     assert format_counts(list(range(1, 577))) == "1, 2, ..., 576"
     assert format_counts(list(range(2, 258, 2))) == "2, 4, ..., 256 (every 2)"
     assert format_counts([1, 9, 36]) == "1, 9, 36"
+
+
+def test_the_compressor_page_example_runs() -> None:
+    """docs/compressors.md's Python example, as written."""
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "compressors.md"
+    (block,) = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
+    namespace: dict = {}
+    exec(compile(block, "docs/compressors.md", "exec"), namespace)
+    assert tuple(namespace["mini"](namespace["patches"]).shape) == (2, 1, 1024)
