@@ -8,7 +8,8 @@ For each compressor: a nested run (`m3` with `scales` = the counts, its loss the
 evaluated at every count with `--num-visual-tokens`, against one run per count (`m3` with that single scale,
 `resampler` with V_max = V) trained for the same number of steps. Everything else is the demo's: its dataset, its
 tower (trained once here), its tokenizer and its `finetune` recipe (`llava_tc.demo.grid.sweep_spec`), with one of
-the demo's LLMs (default the middle one); `--train-scenes`/`--tower-steps` shrink the demo's data and tower. Runs are trained one after another in this process, so their times compare (say the load).
+the demo's LLMs (default the middle one); `--train-scenes`/`--tower-steps` shrink the demo's data and tower. Runs
+are trained one after another in this process, so their times compare (say the load).
 Prints a markdown table (accuracy per count, training seconds) and writes `OUT/nested_vs_separate.json`.
 """
 
@@ -107,9 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     results = out / "results.jsonl"
     table: dict[str, dict[str, Any]] = {}
     for compressor in args.compressors.split(","):
-        nested = run_config(
-            spec, out / "runs" / f"{compressor}-nested", llm, compressor, max(counts), NESTED_OPTIONS[compressor](counts)
-        )
+        options = NESTED_OPTIONS[compressor](counts)
+        nested = run_config(spec, out / "runs" / f"{compressor}-nested", llm, compressor, max(counts), options)
         seconds, scores = train_and_score(nested, out / "data", counts, results)
         table[f"{compressor} nested"] = {"train_s": seconds, "accuracy": scores}
         separate: dict[str, Any] = {"train_s": 0.0, "accuracy": {}, "train_s_per_count": {}}
