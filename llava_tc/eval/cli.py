@@ -27,6 +27,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="scoring protocol: the benchmark's official one, or our lenient reading (docs/benchmarks.md); "
         "default: %(default)s",
     )
+    parser.add_argument(
+        "--num-visual-tokens",
+        type=int,
+        default=None,
+        metavar="V",
+        help="evaluate a nested run (m3, resampler with nested) at another of its trained token counts "
+        "(default: the count it was saved with); the run name becomes FOLDER-vV",
+    )
     parser.add_argument("--results", default=None, help="results table to append to (.csv or .jsonl)")
     parser.add_argument("--run-name", default=None, help="`run` column of the results table (default: model folder)")
     parser.add_argument("--batch-size", type=int, default=8, help="questions per generate call (default: 8)")
@@ -60,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
             image_aspect=args.image_aspect,
             dtype=args.dtype,
             device=args.device,
+            num_visual_tokens=args.num_visual_tokens,
             num_workers=args.num_workers,
             progress=not args.no_progress,
             overwrite=args.overwrite,
