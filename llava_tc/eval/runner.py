@@ -321,6 +321,7 @@ def evaluate(
         "template": loaded.template,
         "image_aspect": loaded.image_aspect,
         "max_new_tokens": max_new,
+        **bench.run_settings(),
     }
     if shard.is_main:
         _check_settings(out, settings, overwrite)

@@ -47,8 +47,7 @@ ai2d/questions/<id>.png.json        {"imageName", "questions": {text: {answerTex
 ai2d/images/<id>.png
 """
 
-    def load(self, data_root: Path, split: str | None = None) -> list[EvalSample]:
-        self.resolve_split(split)
+    def load_files(self, data_root: Path, split: str) -> list[EvalSample]:
         root = Path(data_root) / "ai2d"
         ids_file = self.require_file(root / "ai2d_test_ids.csv")
         image_ids = [line.strip() for line in ids_file.read_text(encoding="utf-8").splitlines() if line.strip()]

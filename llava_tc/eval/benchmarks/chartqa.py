@@ -60,8 +60,7 @@ chartqa/test/test_augmented.json
 chartqa/test/png/<imgname>
 """
 
-    def load(self, data_root: Path, split: str | None = None) -> list[EvalSample]:
-        split = self.resolve_split(split)
+    def load_files(self, data_root: Path, split: str) -> list[EvalSample]:
         root = Path(data_root) / "chartqa" / split
         samples = []
         for subset in SUBSETS:

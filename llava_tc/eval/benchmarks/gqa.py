@@ -40,8 +40,7 @@ gqa/testdev_balanced_questions.json   {question_id: {imageId, question, answer, 
 gqa/images/<imageId>.jpg              images
 """
 
-    def load(self, data_root: Path, split: str | None = None) -> list[EvalSample]:
-        split = self.resolve_split(split)
+    def load_files(self, data_root: Path, split: str) -> list[EvalSample]:
         root = Path(data_root) / "gqa"
         questions = self.read_json(root / _FILES[split])
         return [

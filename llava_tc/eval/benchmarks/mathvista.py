@@ -149,8 +149,7 @@ mathvista/annot_testmini.json   {pid: {query, image, choices, answer, question_t
 mathvista/images/<pid>.jpg      images, as the records' "image" field names them ("images/1.jpg")
 """
 
-    def load(self, data_root: Path, split: str | None = None) -> list[EvalSample]:
-        split = self.resolve_split(split)
+    def load_files(self, data_root: Path, split: str) -> list[EvalSample]:
         root = Path(data_root) / "mathvista"
         records = self.read_json(root / f"annot_{split}.json")
         samples = []

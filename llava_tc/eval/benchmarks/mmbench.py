@@ -134,8 +134,7 @@ mmbench/mmbench_dev_20230712.tsv    columns: index, question, hint, A, B, C, D, 
 mmbench/mmbench_test_20230712.tsv   same columns without answers (submission only)
 """
 
-    def load(self, data_root: Path, split: str | None = None) -> list[EvalSample]:
-        split = self.resolve_split(split)
+    def load_files(self, data_root: Path, split: str) -> list[EvalSample]:
         path = self.require_file(Path(data_root) / "mmbench" / _FILES[split])
         rows = _read_tsv(path)
         for column in ("index", "question", "A", "B", "image"):

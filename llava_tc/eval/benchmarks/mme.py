@@ -55,8 +55,7 @@ MME_Benchmark_release_version/<subtask>/             one folder per subtask: exi
 Each .txt holds two lines "question<TAB>Yes|No".
 """
 
-    def load(self, data_root: Path, split: str | None = None) -> list[EvalSample]:
-        self.resolve_split(split)
+    def load_files(self, data_root: Path, split: str) -> list[EvalSample]:
         root = Path(data_root) / "MME_Benchmark_release_version"
         samples = []
         for subtask in PERCEPTION + COGNITION:

@@ -114,8 +114,7 @@ mmmu/<Subject>/validation-00000-of-00001.parquet   the HF dataset MMMU/MMMU: col
                                                    answer, question_type, image_1 .. image_7 ({bytes, path}), ...
 """
 
-    def load(self, data_root: Path, split: str | None = None) -> list[EvalSample]:
-        split = self.resolve_split(split)
+    def load_files(self, data_root: Path, split: str) -> list[EvalSample]:
         root = Path(data_root) / "mmmu"
         files = sorted(root.glob(f"*/{split}-*.parquet"))
         if not files:

@@ -48,8 +48,7 @@ pope/coco_pope_adversarial.json
 coco/val2014/COCO_val2014_<id>.jpg  the COCO val2014 images the "image" field names
 """
 
-    def load(self, data_root: Path, split: str | None = None) -> list[EvalSample]:
-        split = self.resolve_split(split)
+    def load_files(self, data_root: Path, split: str) -> list[EvalSample]:
         root = Path(data_root)
         samples = []
         for category in CATEGORIES if split == "test" else (split,):

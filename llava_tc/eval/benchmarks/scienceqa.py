@@ -47,8 +47,7 @@ scienceqa/pid_splits.json               {"test": [pid, ...], "val": [...], ...}
 scienceqa/images/<split>/<pid>/image.png
 """
 
-    def load(self, data_root: Path, split: str | None = None) -> list[EvalSample]:
-        split = self.resolve_split(split)
+    def load_files(self, data_root: Path, split: str) -> list[EvalSample]:
         root = Path(data_root) / "scienceqa"
         problems = self.read_json(root / "problems.json")
         pids = self.read_json(root / "pid_splits.json")

@@ -26,8 +26,7 @@ seed_bench/SEED-Bench.json            {"questions": [{question_id, question, cho
 seed_bench/SEED-Bench-image/<data_id> images (data_id includes the file extension)
 """
 
-    def load(self, data_root: Path, split: str | None = None) -> list[EvalSample]:
-        self.resolve_split(split)
+    def load_files(self, data_root: Path, split: str) -> list[EvalSample]:
         root = Path(data_root) / "seed_bench"
         data = self.read_json(root / "SEED-Bench.json")
         type_names = {v: k for k, v in data.get("question_type", {}).items()}

@@ -33,8 +33,7 @@ textvqa/train_images/<image_id>.jpg        images (val images ship in the train_
 textvqa/TextVQA_Rosetta_OCR_v0.2_val.json  OCR tokens, for textvqa_ocr: {"data": [{image_id, ocr_tokens}]}
 """
 
-    def load(self, data_root: Path, split: str | None = None) -> list[EvalSample]:
-        self.resolve_split(split)
+    def load_files(self, data_root: Path, split: str) -> list[EvalSample]:
         root = Path(data_root) / "textvqa"
         records = self.read_json(root / "TextVQA_0.5.1_val.json")["data"]
         ocr: dict[str, list[str]] = {}

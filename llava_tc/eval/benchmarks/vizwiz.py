@@ -60,8 +60,7 @@ vizwiz/test.json                      test questions (list of {image, question};
 vizwiz/test/VizWiz_test_00000000.jpg  test images
 """
 
-    def load(self, data_root: Path, split: str | None = None) -> list[EvalSample]:
-        split = self.resolve_split(split)
+    def load_files(self, data_root: Path, split: str) -> list[EvalSample]:
         root = Path(data_root) / "vizwiz"
         samples = []
         for record in self.read_json(root / f"{split}.json"):
