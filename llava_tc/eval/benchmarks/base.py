@@ -89,7 +89,7 @@ class Benchmark(ABC):
         """Read the benchmark's questions under `data_root`, from its original files or its parquet release."""
         split = self.resolve_split(split)
         root = Path(data_root)
-        if self.parquet is not None and self.parquet.chosen(self, root):
+        if self.parquet is not None and self.parquet.chosen(self, root, split):
             return self.load_parquet(self.parquet.read(self, root, split), root, split)
         return self.load_files(root, split)
 
