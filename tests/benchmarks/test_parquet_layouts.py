@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import shutil
 from pathlib import Path
 
@@ -128,3 +129,24 @@ def test_parquet_images_decode_as_the_runner_reads_them(tmp_path: Path) -> None:
     _, from_parquet = both_layouts(tmp_path, "mathvista")
     with Image.open(io.BytesIO(from_parquet[0].image_bytes)) as picture:
         assert picture.size == (6, 5)
+
+
+def test_cli_scores_pope_identically_from_both_layouts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The real CLI with a fixed tiny model: the same answers and scores from the original files and the release."""
+    from llava_tc.cli import main
+    from llava_tc.eval.runner import SCORES_FILE
+    from tests.eval_fixtures import save_run, synthetic_dataset
+
+    run = save_run(synthetic_dataset(str(tmp_path / "synthetic"), 2), tmp_path / "tiny-pool", "pool")
+    original = original_root(tmp_path, "pope")
+    roots = {"original": original, "parquet": parquet_root(tmp_path, "pope", original)}
+    scores, answers = {}, {}
+    for layout, root in roots.items():
+        out = tmp_path / f"out-{layout}"
+        args = ["eval", "--model", str(run), "--benchmark", "pope", "--data-root", str(root), "--out", str(out)]
+        assert main([*args, "--layout", layout, "--max-new-tokens", "2", "--no-progress"]) == 0
+        scores[layout] = json.loads((out / SCORES_FILE).read_text())["metrics"]
+        answers[layout] = (out / "answers.jsonl").read_text()
+    capsys.readouterr()
+    assert scores["original"] == scores["parquet"] and answers["original"] == answers["parquet"]
+    assert {m["name"] for m in scores["parquet"]} >= {"f1", "accuracy/random", "yes_ratio/adversarial"}
