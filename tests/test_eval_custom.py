@@ -129,6 +129,7 @@ def test_question_prior_comes_from_training_data(tmp_path: Path) -> None:
     train = [
         {
             "id": "t1",
+            "image": "x.png",
             "conversations": [{"from": "human", "value": "<image>\nColour?"}, {"from": "gpt", "value": "red"}],
         },
         {"id": "t2", "conversations": [{"from": "human", "value": "Colour?"}, {"from": "gpt", "value": "red"}]},
@@ -173,3 +174,15 @@ def test_custom_options_belong_to_custom(tmp_path: Path, run_dir: Path, capsys: 
     assert "--metric apply to --benchmark custom only" in capsys.readouterr().err
     assert main(["eval", "--model", str(run_dir), "--benchmark", "custom", "--out", str(tmp_path)]) == 1
     assert "needs --questions FILE" in capsys.readouterr().err
+
+
+def test_questions_without_a_category_are_grouped_apart(tmp_path: Path) -> None:
+    records = [
+        {"question_id": 1, "text": "Q?", "answer": "a", "category": "x"},
+        {"question_id": 2, "text": "Q?", "answer": "b"},
+        {"question_id": 3, "text": "Q?", "answer": "b"},
+    ]
+    bench, samples = custom_samples(tmp_path, records, "exact")
+    scores = {m.name: m.value for m in bench.score(samples, {"1": "a", "2": "b", "3": "c"})}
+    assert (scores["accuracy/x"], scores["accuracy/uncategorised"]) == (1.0, 0.5)
+    assert scores["majority/x"] == 1.0 and scores["majority/uncategorised"] == 1.0 and scores["majority"] == 2 / 3

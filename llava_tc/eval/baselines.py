@@ -28,12 +28,15 @@ def question_text(turn: str) -> str:
     return turn.replace(IMAGE_TOKEN, "").strip()
 
 
-def question_answer_pairs(records: Iterable[dict[str, Any]]) -> Iterator[tuple[str, str]]:
-    """(question text, answer) for every human turn and the reply after it in LLaVA-JSON records."""
-    for record in records:
-        turns = record["conversations"]
-        for human, gpt in zip(turns[::2], turns[1::2], strict=False):
-            yield question_text(human["value"]), gpt["value"]
+def question_answer_pairs(records: Iterable[Any]) -> Iterator[tuple[str, str]]:
+    """(question text, answer) for every human turn and the reply after it in LLaVA-JSON records; a malformed
+    record raises `BadSampleError` naming it."""
+    from llava_tc.data.conversation import parse_record  # deferred: the eval registry imports no data pipeline
+
+    for index, record in enumerate(records):
+        turns = parse_record(record, index=index).turns
+        for question, answer in zip(turns[::2], turns[1::2], strict=False):
+            yield question_text(question.text), answer.text
 
 
 def question_prior(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:

@@ -56,6 +56,12 @@ def normalize_exact_answer(text: str) -> str:
     return normalize_synthetic_answer(text, "")
 
 
+def _categories(samples: list[EvalSample]) -> list[str]:
+    """Each sample's category for the breakdown ("uncategorised" where only some have one), all "" when none has."""
+    named = [s.meta["category"] for s in samples]
+    return [c or "uncategorised" for c in named] if any(named) else named
+
+
 class Custom(Benchmark):
     name = "custom"
     default_split = "test"
@@ -83,15 +89,15 @@ class Custom(Benchmark):
         self.prior_data = Path(prior_data) if prior_data is not None else None
 
     def run_settings(self) -> dict[str, Any]:
-        """The question file and metric decide the prompts: answers generated for others are not reused."""
-        questions = str(self.questions.resolve()) if self.questions is not None else None
-        return {"questions": questions, "metric": self.metric}
+        """The question file decides the prompts: answers generated for another file are not reused (the metric only
+        scores, so saved answers re-score under another one)."""
+        return {"questions": str(self.questions.resolve()) if self.questions is not None else None}
 
     def load_files(self, data_root: Path, split: str) -> list[EvalSample]:
         if self.questions is None:
             raise ValueError("custom: no question file; pass questions=PATH (--questions FILE on the command line)")
         path = self.require_file(self.questions)
-        prior = question_prior(question_answer_pairs(self.read_json(self.prior_data))) if self.prior_data else None
+        prior = self._prior() if self.prior_data is not None else None
         samples, seen = [], {}
         for where, record in self._records(path):
             sample = self._sample(record, where, Path(data_root))
@@ -104,6 +110,12 @@ class Custom(Benchmark):
         if not samples:
             raise ValueError(f"custom: {path} holds no questions")
         return samples
+
+    def _prior(self) -> dict[str, str]:
+        """Question text -> most frequent answer in the training data (`prior_data`, LLaVA JSON or JSONL)."""
+        from llava_tc.data.llava_json import read_records  # deferred: it imports torch
+
+        return question_prior(question_answer_pairs(read_records(self.require_file(self.prior_data))))
 
     def _records(self, path: Path) -> list[tuple[str, dict[str, Any]]]:
         """(location for errors, record) for every question of a JSON-lines file or a JSON list."""
@@ -150,7 +162,7 @@ class Custom(Benchmark):
                 "metric": self.metric,
                 "answers": self._answers(record, options, where),
                 "options": options,
-                "category": str(record.get("category", "")),
+                "category": str(record.get("category") or ""),
                 "question": question_text(record["text"]),
             },
         )
@@ -204,7 +216,7 @@ class Custom(Benchmark):
         raw = self.answers_for(samples, answers)
         self.require_ground_truth(samples, "answers")
         metric = self._metric_of(samples)
-        categories = [s.meta["category"] for s in samples]
+        categories = _categories(samples)
         right = self._score_all(samples, raw)
         out = [Metric("accuracy", mean(right), len(right))]
         if any(categories):
@@ -223,7 +235,7 @@ class Custom(Benchmark):
 
     def baselines(self, samples: list[EvalSample], metric: str) -> list[Metric]:
         """chance, majority and question_prior, overall and per category (see the module docstring)."""
-        categories = [s.meta["category"] for s in samples]
+        categories = _categories(samples)
         out: list[Metric] = []
 
         def report(name: str, overall: list[float], by_category: list[float]) -> None:
@@ -235,7 +247,10 @@ class Custom(Benchmark):
             chance = [1.0 / len(s.meta["options"]) for s in samples]
             report("chance", chance, chance)
         overall_guess = self._majority_answer(samples)
-        per_category = {c: self._majority_answer([s for s in samples if s.meta["category"] == c]) for c in categories}
+        per_category = {
+            c: self._majority_answer([s for s, other in zip(samples, categories, strict=True) if other == c])
+            for c in categories
+        }
         report(
             "majority",
             self._score_all(samples, [overall_guess] * len(samples)),
