@@ -247,10 +247,10 @@ class Custom(Benchmark):
             chance = [1.0 / len(s.meta["options"]) for s in samples]
             report("chance", chance, chance)
         overall_guess = self._majority_answer(samples)
-        per_category = {
-            c: self._majority_answer([s for s, other in zip(samples, categories, strict=True) if other == c])
-            for c in categories
-        }
+        by_category: dict[str, list[EvalSample]] = {}
+        for sample, category in zip(samples, categories, strict=True):
+            by_category.setdefault(category, []).append(sample)
+        per_category = {c: self._majority_answer(of_c) for c, of_c in by_category.items()}
         report(
             "majority",
             self._score_all(samples, [overall_guess] * len(samples)),
