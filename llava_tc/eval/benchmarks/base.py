@@ -26,7 +26,7 @@ PROTOCOLS = ("official", "lenient")
 DEFAULT_PROTOCOL = "official"
 DATA_LAYOUTS = ("auto", "original", "parquet")
 """`original`: the benchmark's own release files; `parquet`: its lmms-lab parquet release (`parquet.py`); `auto`:
-parquet where the data root holds such files and not the original layout."""
+the parquet release where the data root (or its `<repository name>` folder) holds its files, else the original."""
 
 
 def check_protocol(protocol: str) -> str:
