@@ -113,14 +113,13 @@ class Custom(Benchmark):
 
     def _prior(self) -> dict[str, str]:
         """Question text -> most frequent answer in the training data (`prior_data`, LLaVA JSON or JSONL)."""
-        from llava_tc.data.llava_json import read_records  # deferred: it imports torch
+        from llava_tc.data.records import read_records  # deferred: the eval registry imports no data pipeline
 
         return question_prior(question_answer_pairs(read_records(self.require_file(self.prior_data))))
 
     def _records(self, path: Path) -> list[tuple[str, dict[str, Any]]]:
         """(location for errors, record) for every question of a JSON-lines file or a JSON list."""
-        text = path.read_text(encoding="utf-8")
-        if text.lstrip().startswith("["):
+        if self.read_text(path).lstrip().startswith("["):
             items = [(f"{path} item {i}", r) for i, r in enumerate(self.read_json(path))]
         else:
             items = [(f"{path} line {n}", r) for n, r in self._numbered_lines(path)]
@@ -131,7 +130,7 @@ class Custom(Benchmark):
 
     def _numbered_lines(self, path: Path) -> list[tuple[int, Any]]:
         out = []
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        for n, line in enumerate(self.read_text(path).splitlines(), start=1):
             if line.strip():
                 try:
                     out.append((n, json.loads(line)))
