@@ -328,6 +328,7 @@ def evaluate(
         "image_aspect": loaded.image_aspect,
         "max_new_tokens": max_new,
         "num_visual_tokens": int(loaded.model.num_visual_tokens),
+        **bench.run_settings(),
     }
     if shard.is_main:
         _check_settings(out, settings, overwrite)
