@@ -3,7 +3,7 @@
 Run directory:
     config.yaml                 the resolved config (written before training)
     log.jsonl                   one JSON line per Trainer log event (loss, lr, grad norm, ...)
-    checkpoint-N/               Trainer checkpoints; COMPLETE marks the ones whose save finished
+    checkpoint-N/               Trainer checkpoints, renamed into place once whole; COMPLETE is their manifest
     finetune / full:            config.json + model.safetensors + the processor (tokenizer, processor_config.json,
                                 chat_template.jinja); loads with `import llava_tc` and AutoProcessor +
                                 AutoModelForImageTextToText (or LlavaTCForConditionalGeneration.from_pretrained)
@@ -29,9 +29,11 @@ from transformers.integrations.deepspeed import unset_hf_deepspeed_config
 from llava_tc.data.collator import LlavaCollator
 from llava_tc.data.llava_json import DataSource, LlavaJsonDataset
 from llava_tc.train.arguments import TrainConfig, load_config
+from llava_tc.disk import disk_full_explained
 from llava_tc.train.checkpoints import (
     DONE,
-    CompletionMarker,
+    checkpoint_step,
+    clear_leftovers,
     is_done,
     latest_complete_checkpoint,
     write_done,
@@ -209,20 +211,23 @@ def train(
         train_dataset=dataset,
         data_collator=collator,
         processing_class=processor,
-        callbacks=[CompletionMarker(), JsonlLogger(run_dir / "log.jsonl"), *(callbacks or [])],
+        callbacks=[JsonlLogger(run_dir / "log.jsonl"), *(callbacks or [])],
         mm_learning_rate=t.mm_learning_rate,
         group_by_modality_length=d.group_by_modality_length,
         partial_checkpoints=config.stage in ("pretrain", "lora"),
     )
-    checkpoint = latest_complete_checkpoint(run_dir) if t.resume else None
+    checkpoint = latest_complete_checkpoint(run_dir, trainer.checkpoint_layout) if t.resume else None
+    if args.should_save:
+        clear_leftovers(run_dir)
     if checkpoint is not None and args.should_save:
-        truncate_log(run_dir, int(checkpoint.name.split("-")[1]))
+        truncate_log(run_dir, checkpoint_step(checkpoint))
     start = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     logger.info("trained %d steps in %.1f s", output.global_step, time.perf_counter() - start)
 
     # 5. Save what the stage produced, then DONE.
-    _save_final(config, trainer, model, processor, run_dir)
+    with disk_full_explained(run_dir, "saving the final model"):
+        _save_final(config, trainer, model, processor, run_dir)
     result = _result_from_log(
         run_dir,
         config.stage,
@@ -233,7 +238,8 @@ def train(
     )
     result.global_step = output.global_step
     if args.should_save:
-        write_done(run_dir, result.summary())
+        with disk_full_explained(run_dir, "writing DONE"):
+            write_done(run_dir, result.summary())
     trainer.accelerator.wait_for_everyone()
     return result
 
