@@ -23,6 +23,7 @@ from llava_tc.data.image_processor import image_processor_for
 from llava_tc.eval.distributed import Shard, default_device, local_rank
 from llava_tc.model.modeling import LlavaTCForConditionalGeneration
 from llava_tc.model.processing import LlavaTCProcessor
+from llava_tc.model.strict_load import load_pretrained_strict
 from llava_tc.tokens import add_image_token
 
 RUN_CONFIG = "config.yaml"
@@ -169,7 +170,7 @@ def load_for_eval(
     options: dict[str, Any] = {"dtype": resolve_dtype(dtype, device)}
     if attn_implementation is not None:
         options["attn_implementation"] = attn_implementation
-    model = LlavaTCForConditionalGeneration.from_pretrained(path, **options).to(device)
+    model = load_pretrained_strict(LlavaTCForConditionalGeneration, path, **options).to(device)
     processor = load_processor(path, model, template=template, image_aspect=image_aspect, tokenizer=tokenizer)
     return wrap_processor(model, processor, name=path.resolve().name)
 
