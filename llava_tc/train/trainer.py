@@ -152,6 +152,7 @@ class LlavaTrainer(Trainer):
                     seal(staging, step, self.checkpoint_layout)
                     final = run_dir / f"checkpoint-{step}"
                     publish(staging, final)
+                    staging.parent.rmdir()
                     rotate(run_dir, final, self.args.save_total_limit)
         except Exception:
             if self.args.should_save:
