@@ -7,6 +7,7 @@ randomly initialised weight that is then evaluated). Only safetensors, or `.bin`
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -63,7 +64,7 @@ def load_pretrained_strict(cls: type[ModelT], folder: str | Path, **options: Any
         verify_safetensors(path)
     try:
         model, info = cls.from_pretrained(folder, output_loading_info=True, **options)
-    except (OSError, RuntimeError, SafetensorError) as exc:
+    except (OSError, RuntimeError, SafetensorError, pickle.UnpicklingError) as exc:
         raise ValueError(f"{folder}: cannot load the model weights ({type(exc).__name__}: {exc})") from exc
     problems = []
     if info["missing_keys"]:
