@@ -75,9 +75,9 @@ def load_lora_run(run_dir: str | Path, base: str | Path | None = None) -> tuple[
     """
     from transformers import set_seed
 
+    from llava_tc.model.strict_load import load_pretrained_strict
     from llava_tc.train.arguments import load_config
     from llava_tc.train.components import build_components, load_tokenizer
-    from llava_tc.model.strict_load import load_pretrained_strict
     from llava_tc.train.weights import load_mm_weights
 
     run_dir = Path(run_dir)

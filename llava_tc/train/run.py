@@ -28,8 +28,8 @@ from transformers.integrations.deepspeed import unset_hf_deepspeed_config
 
 from llava_tc.data.collator import LlavaCollator
 from llava_tc.data.llava_json import DataSource, LlavaJsonDataset
-from llava_tc.train.arguments import TrainConfig, load_config
 from llava_tc.disk import disk_full_explained
+from llava_tc.train.arguments import TrainConfig, load_config
 from llava_tc.train.checkpoints import (
     DONE,
     checkpoint_step,
