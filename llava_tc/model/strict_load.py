@@ -62,8 +62,8 @@ def load_pretrained_strict(cls: type[ModelT], folder: str | Path, **options: Any
     folder = Path(folder)
     for path in safetensors_files(folder):
         verify_safetensors(path)
-    try:
-        model, info = cls.from_pretrained(folder, output_loading_info=True, **options)
+    try:  # mismatched shapes come back in `info` (and are refused below, by name) instead of a nameless error
+        model, info = cls.from_pretrained(folder, output_loading_info=True, ignore_mismatched_sizes=True, **options)
     except (OSError, RuntimeError, SafetensorError, pickle.UnpicklingError) as exc:
         raise ValueError(f"{folder}: cannot load the model weights ({type(exc).__name__}: {exc})") from exc
     problems = []
