@@ -76,7 +76,7 @@ def test_truncated_weights_file_is_named(run_dir: Path, tmp_path: Path, keep: in
     damaged = _damaged(run_dir, tmp_path, dict)
     weights = damaged / "model.safetensors"
     data = weights.read_bytes()
-    weights.write_bytes(data[:keep] if keep > 0 else data[:keep])
+    weights.write_bytes(data[:keep])
     with pytest.raises(ValueError, match=r"damaged/model\.safetensors: \d+ bytes"):
         load_for_eval(damaged)
     with pytest.raises(ValueError, match="truncated"):
