@@ -170,7 +170,8 @@ def test_kill9_while_saving_then_resume_matches(train_assets, tmp_path, straight
         reached = context.Event()
         child = context.Process(target=kill_save.child, args=(config, phase, reached, SLOW_S, KILL_STEP))
         child.start()
-        assert reached.wait(timeout=300), f"the child never reached phase {phase}"
+        while not reached.wait(0.05):
+            assert child.is_alive(), f"the child ended (exit code {child.exitcode}) before phase {phase}"
         time.sleep(delay)
         with contextlib.suppress(ProcessLookupError):  # a child that finished first is a trial without a kill
             os.kill(child.pid, signal.SIGKILL)

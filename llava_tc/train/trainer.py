@@ -187,7 +187,9 @@ class LlavaTrainer(Trainer):
             super()._load_optimizer_and_scheduler(checkpoint)
 
     def _load_rng_state(self, checkpoint: str | None) -> None:
-        with _naming(Path(checkpoint or "."), "RNG state"):
+        if checkpoint is None:
+            return
+        with _naming(Path(checkpoint), "RNG state"):
             super()._load_rng_state(checkpoint)
 
 
