@@ -108,7 +108,8 @@ def test_trainable_override_and_unknown_component():
 def _checkpoint(run: Path, step: int, complete: bool) -> Path:
     folder = run / f"checkpoint-{step}"
     folder.mkdir(parents=True)
-    (folder / "trainer_state.json").write_text("{}")
+    for name in ("trainer_state.json", "model.safetensors", "optimizer.pt", "scheduler.pt", "rng_state.pth"):
+        (folder / name).write_text("{}")
     if complete:
         (folder / COMPLETE).write_text("{}")
     return folder
@@ -123,6 +124,8 @@ def test_latest_complete_checkpoint_skips_half_written(tmp_path):
     assert latest_complete_checkpoint(tmp_path) == good
     (good / "trainer_state.json").unlink()  # marker but no state: not complete either
     assert latest_complete_checkpoint(tmp_path).name == "checkpoint-9"
+    (tmp_path / "checkpoint-9" / "optimizer.pt").unlink()  # no optimizer state: the schedule would restart
+    assert latest_complete_checkpoint(tmp_path).name == "checkpoint-2"
 
 
 def test_done_is_atomic_json(tmp_path):

@@ -23,6 +23,7 @@ from llava_tc.data.image_processor import image_processor_for
 from llava_tc.eval.distributed import Shard, default_device, local_rank
 from llava_tc.model.modeling import LlavaTCForConditionalGeneration
 from llava_tc.model.processing import LlavaTCProcessor
+from llava_tc.model.strict_load import load_pretrained_strict
 from llava_tc.tokens import add_image_token
 
 RUN_CONFIG = "config.yaml"
@@ -171,7 +172,7 @@ def load_for_eval(
     options: dict[str, Any] = {"dtype": resolve_dtype(dtype, device)}
     if attn_implementation is not None:
         options["attn_implementation"] = attn_implementation
-    model = LlavaTCForConditionalGeneration.from_pretrained(path, **options).to(device)
+    model = load_pretrained_strict(LlavaTCForConditionalGeneration, path, **options).to(device)
     name = path.resolve().name
     if num_visual_tokens is not None and num_visual_tokens != model.num_visual_tokens:
         model.use_num_visual_tokens(num_visual_tokens)

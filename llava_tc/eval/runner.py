@@ -12,6 +12,7 @@ training. `generate` returns the prompt ids then the new tokens; the answer is w
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -39,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 SCORES_FILE = "scores.json"
 SETTINGS_FILE = "eval_settings.json"
+PENDING_ROWS_FILE = "results_pending.json"
+"""The rows being appended to the results table; present only while `scores.json` is not yet written."""
 
 
 class PromptEncoder:
@@ -214,7 +217,8 @@ def _check_settings(out_dir: Path, settings: dict[str, Any], overwrite: bool) ->
     """Refuse to resume answers written with other settings (another model, benchmark, template...)."""
     path = out_dir / SETTINGS_FILE
     if overwrite:
-        for stale in [out_dir / ANSWERS_FILE, out_dir / SCORES_FILE, *out_dir.glob("answers.rank*.jsonl")]:
+        stale_files = [out_dir / ANSWERS_FILE, out_dir / SCORES_FILE, out_dir / PENDING_ROWS_FILE]
+        for stale in [*stale_files, *out_dir.glob("answers.rank*.jsonl")]:
             stale.unlink(missing_ok=True)
     elif path.is_file() and collect_answers(out_dir):
         saved = json.loads(path.read_text(encoding="utf-8"))
@@ -370,8 +374,11 @@ def score_answers(
     run_name: str,
     results_path: str | Path | None,
 ) -> list[Metric]:
-    """Submission file (where the benchmark has one), official score, scores.json and the results-table rows.
+    """Submission file (where the benchmark has one), official score, the results-table rows, then scores.json.
 
+    `scores.json` is written last: an evaluation is finished only once its rows are in the table. The rows are kept
+    in `results_pending.json` while they are appended, so a rerun after a kill in between appends the same rows
+    (same timestamp) and skips those the table already holds: never none, never twice.
     A split without ground truth (a test split scored by the benchmark's server) gets its submission file and no
     metrics; without a submission file the scorer's error stands.
     """
@@ -394,7 +401,27 @@ def score_answers(
         "metrics": [{"name": m.name, "value": m.value, "n": m.n} for m in metrics],
         "timestamp": utc_now(),
     }
-    write_atomic(out_dir / SCORES_FILE, json.dumps(report, indent=1) + "\n")
+    pending = out_dir / PENDING_ROWS_FILE
     if results_path is not None and metrics:
-        append_results(results_path, result_rows(loaded, bench.name, split, metrics, run_name))
+        rows = _pending_rows(pending, result_rows(loaded, bench.name, split, metrics, run_name))
+        write_atomic(pending, json.dumps([dataclasses.asdict(row) for row in rows], indent=1) + "\n")
+        append_results(results_path, rows, skip_present=True)
+        report["results"] = str(results_path)
+    write_atomic(out_dir / SCORES_FILE, json.dumps(report, indent=1) + "\n")
+    pending.unlink(missing_ok=True)
     return metrics
+
+
+def _pending_rows(pending: Path, rows: list[ResultRow]) -> list[ResultRow]:
+    """The rows an interrupted append was writing, when they hold the same scores as `rows`; else `rows`."""
+    if not pending.is_file():
+        return rows
+    saved = [ResultRow(**fields) for fields in json.loads(pending.read_text(encoding="utf-8"))]
+
+    def scores(table: list[ResultRow]) -> list[tuple[Any, ...]]:
+        return [(r.run, r.benchmark, r.split, r.protocol, r.metric, r.value, r.n) for r in table]
+
+    if scores(saved) == scores(rows):
+        logger.info("finishing the results append of an interrupted evaluation (%d rows)", len(saved))
+        return saved
+    return rows

@@ -4,7 +4,7 @@ Run directory:
     config.yaml                 the resolved config (written before training)
     log.jsonl                   one JSON line per Trainer log event (loss, lr, grad norm, ...), a train_begin line
                                 per session; a resume first drops the lines after the step it continues from
-    checkpoint-N/               Trainer checkpoints; COMPLETE marks the ones whose save finished
+    checkpoint-N/               Trainer checkpoints, renamed into place once whole; COMPLETE is their manifest
     finetune / full:            config.json + model.safetensors + the processor (tokenizer, processor_config.json,
                                 chat_template.jinja); loads with `import llava_tc` and AutoProcessor +
                                 AutoModelForImageTextToText (or LlavaTCForConditionalGeneration.from_pretrained)
@@ -29,10 +29,12 @@ from transformers.integrations.deepspeed import unset_hf_deepspeed_config
 
 from llava_tc.data.collator import LlavaCollator
 from llava_tc.data.llava_json import DataSource, LlavaJsonDataset, RecordIndex
+from llava_tc.disk import disk_full_explained
 from llava_tc.train.arguments import TrainConfig, load_config
 from llava_tc.train.checkpoints import (
     DONE,
-    CompletionMarker,
+    checkpoint_step,
+    clear_leftovers,
     is_done,
     latest_complete_checkpoint,
     write_done,
@@ -225,13 +227,15 @@ def train(
         train_dataset=dataset,
         data_collator=collator,
         processing_class=processor,
-        callbacks=[CompletionMarker(), JsonlLogger(run_dir / "log.jsonl"), *(callbacks or [])],
+        callbacks=[JsonlLogger(run_dir / "log.jsonl"), *(callbacks or [])],
         mm_learning_rate=t.mm_learning_rate,
         group_by_modality_length=d.group_by_modality_length,
         partial_checkpoints=config.stage in ("pretrain", "lora"),
     )
-    checkpoint = latest_complete_checkpoint(run_dir) if t.resume else None
-    start_step = int(checkpoint.name.split("-")[1]) if checkpoint is not None else 0
+    checkpoint = latest_complete_checkpoint(run_dir, trainer.checkpoint_layout) if t.resume else None
+    if args.should_save:
+        clear_leftovers(run_dir)
+    start_step = checkpoint_step(checkpoint) if checkpoint is not None else 0
     if args.should_save and (dropped := truncate_log(run_dir, start_step)):
         logger.warning("log.jsonl: dropped %d line(s) after step %d (those steps train again)", dropped, start_step)
     start = time.perf_counter()
@@ -239,7 +243,8 @@ def train(
     logger.info("trained %d steps in %.1f s", output.global_step, time.perf_counter() - start)
 
     # 5. Save what the stage produced, then DONE.
-    _save_final(config, trainer, model, processor, run_dir)
+    with disk_full_explained(run_dir, "saving the final model"):
+        _save_final(config, trainer, model, processor, run_dir)
     seconds, segments = training_seconds(read_log(run_dir))
     samples = output.global_step * args.train_batch_size * args.gradient_accumulation_steps * args.world_size
     result = _result_from_log(
@@ -255,7 +260,8 @@ def train(
     )
     result.global_step = output.global_step
     if args.should_save:
-        write_done(run_dir, result.summary())
+        with disk_full_explained(run_dir, "writing DONE"):
+            write_done(run_dir, result.summary())
     trainer.accelerator.wait_for_everyone()
     return result
 
