@@ -11,16 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from llava_tc.choices import ASPECTS, Aspect
 from llava_tc.data.errors import BadSampleError
-
-Aspect = Literal["pad", "resize", "crop"]
-ASPECTS: tuple[str, ...] = ("pad", "resize", "crop")
 
 
 def to_rgb(image: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:

@@ -19,12 +19,13 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from llava_tc.choices import BadSamplePolicy
 from llava_tc.data.conversation import parse_record
 from llava_tc.data.encoding import TokenizationMismatchError, truncate
 from llava_tc.data.errors import BadSampleError
@@ -35,8 +36,6 @@ if TYPE_CHECKING:
     from llava_tc.model.processing import LlavaTCProcessor
 
 logger = logging.getLogger(__name__)
-
-BadSamplePolicy = Literal["raise", "skip"]
 
 
 @dataclass(frozen=True)
