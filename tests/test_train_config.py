@@ -11,8 +11,8 @@ import yaml
 from torch import nn
 
 from llava_tc.train.arguments import load_config
-from llava_tc.train.flags import add_config_arguments, config_from_args
 from llava_tc.train.checkpoints import COMPLETE, latest_complete_checkpoint, write_done
+from llava_tc.train.flags import add_config_arguments, config_from_args
 from llava_tc.train.stages import apply_trainable, format_parameter_table, parameter_table, trainable_components
 from llava_tc.train.sweep import Sweep
 
