@@ -408,12 +408,13 @@ def _describe(error: dict[str, Any], where: str, flags: dict[str, str]) -> str:
         owner = _section_class(loc)
         valid = list(owner.model_fields) if owner else []
         message = f"unknown key{_closest(str(loc[-1]), valid)}; valid keys here: {valid}"
-    elif error["type"] == "missing" and len(loc) == 1 and loc[0] in SECTIONS:
-        message = f"section `{loc[0]}` is required"
+    elif len(loc) == 1 and loc[0] in SECTIONS and not isinstance(error["input"], dict):
+        message = f"the `{loc[0]}` section must be a mapping of its fields, got {type(error['input']).__name__}"
     path = ".".join(map(str, (*loc, ctx["key"]) if "key" in ctx else loc))
     field = str(loc[-1]) if loc else ""
     source = f"flag {flags[field]}" if field in flags else where
-    if error["type"] == "missing" or not loc or (len(loc) == 1 and loc[0] in SECTIONS and "key" not in ctx):
+    whole_section = len(loc) == 1 and loc[0] in SECTIONS and isinstance(error["input"], dict) and "key" not in ctx
+    if error["type"] == "missing" or not loc or whole_section:
         return f"{source}: {path + ': ' if path else ''}{message}"
     value = error["input"].get(ctx["key"]) if "key" in ctx and isinstance(error["input"], dict) else error["input"]
     return f"{source}: {path} = {_short(value)}: {message}"

@@ -19,14 +19,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from llava_tc.train.run import train
-
     rank = int(os.environ.get("RANK", "0"))
     logging.basicConfig(
         level=logging.INFO if rank == 0 else logging.WARNING,
         format=f"%(asctime)s [rank{rank}] %(levelname)s %(name)s: %(message)s",
     )
-    config = config_from_args(args)
+    config = config_from_args(args)  # every value checked before the model code is even imported
+    from llava_tc.train.run import train
+
     result = train(config)
     if rank == 0:
         state = "already finished" if result.skipped else f"{result.global_step} steps"
