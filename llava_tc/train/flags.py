@@ -91,7 +91,9 @@ def _add_field_flag(group: argparse._ArgumentGroup, name: str, info: FieldInfo) 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """`--config FILE`, one flag per schema field, and LLaVA's spellings."""
-    parser.add_argument("--config", default=None, help="YAML/JSON config file; flags override its values")
+    parser.add_argument(
+        "--config", default=None, help="YAML/JSON config file; flags override its values (default: none)"
+    )
     top = parser.add_argument_group("run")
     for name in TOP_LEVEL:
         _add_field_flag(top, name, TrainConfig.model_fields[name])
