@@ -18,6 +18,7 @@ sections, so every field is also a command-line flag without a section prefix (s
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 import typing
 from pathlib import Path
@@ -66,17 +67,18 @@ def _closest(name: str, valid: typing.Iterable[str]) -> str:
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
-def _hf_config_keys(config_class: type) -> set[str]:
+@functools.lru_cache(maxsize=32)
+def _hf_config_keys(config_class: type) -> frozenset[str]:
     """Every key an HF config class knows: its defaults, its constructor arguments and its attribute aliases."""
     keys = set(config_class().to_dict())
     keys |= set(getattr(config_class, "attribute_map", {}))
     for klass in config_class.__mro__:
         if "__init__" in vars(klass):
             keys |= set(inspect.signature(klass.__init__).parameters) - {"self", "kwargs"}
-    return keys
+    return frozenset(keys)
 
 
-def _check_hf_config(values: dict[str, Any] | None, field: str) -> dict[str, Any] | None:
+def _check_hf_config(values: dict[str, Any] | None) -> dict[str, Any] | None:
     """An inline HF config needs a known `model_type` and only keys that config class knows (a typo such as
     `hidden_sise` would otherwise be stored and ignored)."""
     if values is None:
@@ -190,8 +192,8 @@ class ModelArguments(Section):
 
     @field_validator("vision_config", "llm_config")
     @classmethod
-    def _known_hf_keys(cls, values: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
-        return _check_hf_config(values, str(info.field_name))
+    def _known_hf_keys(cls, values: dict[str, Any] | None) -> dict[str, Any] | None:
+        return _check_hf_config(values)
 
     @field_validator("allow_new_weights")
     @classmethod
