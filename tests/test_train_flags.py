@@ -11,6 +11,7 @@ import pytest
 from llava_tc.cli import main
 from llava_tc.train.arguments import FIELD_SECTION, SECTIONS, ConfigError, TrainConfig
 from llava_tc.train.flags import add_config_arguments, config_from_args, flag_names
+from llava_tc.train.llava_flags import FIXED, NO_EFFECT
 
 # haotian-liu/LLaVA scripts/v1_5/finetune.sh (commit c121f04) after `deepspeed llava/train/train_mem.py`, verbatim.
 LLAVA_FINETUNE = """
@@ -199,3 +200,22 @@ def test_mistyped_value_fails_before_any_model_is_built(tmp_path, monkeypatch, c
     assert f"llava-tc train: error: {config}: training.bf16 = 'flase': Input should be a valid boolean" in err
     with pytest.raises(ConfigError, match=r"flag --version: data\.template = 'v0'"):
         resolve(f"--config {config} --bf16 --version v0")
+
+
+@pytest.mark.parametrize("flag", sorted(FIXED))
+def test_each_fixed_llava_flag_takes_only_llava_1_5s_value(flag):
+    value, _ = FIXED[flag]
+    base = resolve("--vision v --llm l --data d.json")
+    assert resolve(["--vision", "v", "--llm", "l", "--data", "d.json", flag, str(value)]) == base
+    other = str(not value) if isinstance(value, bool) else str(value + 1) if isinstance(value, int) else f"{value}x"
+    with pytest.raises(ValueError, match=f"flag {flag} {other}: only {value} is accepted"):
+        resolve(["--vision", "v", "--llm", "l", "--data", "d.json", flag, other])
+
+
+@pytest.mark.parametrize("flag", sorted(NO_EFFECT))
+def test_each_no_effect_llava_flag_is_logged(flag, caplog):
+    caplog.set_level("INFO", logger="llava_tc.train.llava_flags")
+    value = {bool: "True", int: "4"}[NO_EFFECT[flag][0]]
+    base = resolve("--vision v --llm l --data d.json")
+    assert resolve(["--vision", "v", "--llm", "l", "--data", "d.json", flag, value]) == base
+    assert f"flag {flag} {value} has no effect" in caplog.text

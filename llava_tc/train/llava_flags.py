@@ -79,8 +79,8 @@ def add_llava_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("LLaVA flags (haotian-liu/LLaVA train.py; see docs/training.md)")
     for flag, (field, mapping, what) in VALUE_MAPS.items():
         pairs = ", ".join(f"{ours}={theirs}" for ours, theirs in mapping.items())
-        group.add_argument(flag, dest=_dest(flag), default=None, help=f"{what}: sets {field} ({pairs}, or our own "
-                           "names) (default: not set)")  # fmt: skip
+        group.add_argument(flag, dest=_dest(flag), default=None, metavar="NAME", help=f"{what}: sets {field} "
+                           f"({pairs}, or our own names) (default: not set)")  # fmt: skip
     for flag, stage in STAGE_SWITCHES.items():
         group.add_argument(flag, dest=_dest(flag), default=None, metavar="BOOL",
                            help=f"True selects stage {stage} (default: not set)")  # fmt: skip
