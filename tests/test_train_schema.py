@@ -122,6 +122,13 @@ def test_bad_values_name_file_key_value_and_what_is_valid(tmp_path, section, key
     assert message in str(error.value)
 
 
+def test_compressor_option_of_the_wrong_type():
+    values = with_values(model={"compressor": "quecc", "compressor_options": {"num_heads": "eight"}})
+    with pytest.raises(ConfigError) as error:
+        load_config(values)
+    assert "config: model.compressor_options.num_heads = 'eight': Input should be a valid integer" in str(error.value)
+
+
 def test_every_problem_is_reported_at_once():
     values = with_values(training={"bf16": "maybe", "save_steps": 0}, data={"template": "x"})
     with pytest.raises(ConfigError) as error:
