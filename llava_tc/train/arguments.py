@@ -250,6 +250,10 @@ class DataArguments(Section):
     """Batch image and text-only samples separately, each group by length (LLaVA-1.5's finetune sampler)."""
     on_bad_sample: BadSamplePolicy = "raise"
     """raise: stop at the first bad sample, naming it; skip: leave bad samples out, counted by reason in the log."""
+    exif_transpose: bool = False
+    """Rotate images by their EXIF orientation tag (LLaVA does not: off, to train on the same pixels)."""
+    allow_images_outside_folder: bool = False
+    """Accept image paths that leave `image_folder` (`../`, absolute paths); refused by default."""
 
     @field_validator("template")
     @classmethod
