@@ -10,8 +10,9 @@ import pytest
 import yaml
 from torch import nn
 
-from llava_tc.train.arguments import add_config_arguments, config_from_args, load_config
+from llava_tc.train.arguments import load_config
 from llava_tc.train.checkpoints import COMPLETE, latest_complete_checkpoint, write_done
+from llava_tc.train.flags import add_config_arguments, config_from_args
 from llava_tc.train.stages import apply_trainable, format_parameter_table, parameter_table, trainable_components
 from llava_tc.train.sweep import Sweep
 
@@ -58,7 +59,7 @@ def test_json_file_and_resolved_dump_round_trip(tmp_path):
     [
         ({**MINIMAL, "training": {"learning_rte": 1}}, "learning_rte"),
         ({**MINIMAL, "optimizer": {}}, "optimizer"),
-        ({**MINIMAL, "stage": "warmup"}, "stage must be one of"),
+        ({**MINIMAL, "stage": "warmup"}, "stage = 'warmup': Input should be 'pretrain'"),
         ({"model": {"vision": "clip", "llm_config": {"model_type": "qwen2"}}, "data": {"data": ["x"]}}, "tokenizer"),
         ({"model": {"llm": "qwen"}, "data": {"data": ["x"]}}, "vision"),
     ],

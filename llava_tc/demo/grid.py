@@ -194,6 +194,7 @@ def sweep_spec(plan: DemoPlan, out_dir: str | Path, seed: int) -> dict[str, Any]
                 "save_total_limit": 1,
                 "logging_steps": max(1, plan.max_steps // 20),
                 "report_to": ["jsonl"],
+                "progress": "off",  # the demo reports progress over the whole grid itself
                 "dataloader_num_workers": 0,
             },
         },

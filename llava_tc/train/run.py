@@ -43,6 +43,7 @@ from llava_tc.train.components import build_components, build_processor
 from llava_tc.train.logs import (
     JsonlLogger,
     configure_tensorboard,
+    configure_wandb,
     losses,
     read_log,
     trainer_reporters,
@@ -50,6 +51,7 @@ from llava_tc.train.logs import (
     truncate_log,
 )
 from llava_tc.train.lora import add_lora, save_adapters
+from llava_tc.train.progress import TrainingProgress
 from llava_tc.train.stages import apply_trainable, format_parameter_table, parameter_table, trainable_components
 from llava_tc.train.trainer import LlavaTrainer
 from llava_tc.train.weights import load_mm_weights, save_mm_weights
@@ -131,6 +133,9 @@ def _single_process_distributed_env() -> None:
 
 def _training_arguments(config: TrainConfig, run_dir: Path, reporters: list[str]) -> TrainingArguments:
     t = config.training
+    gpu = torch.cuda.is_available()
+    if t.tf32 and not gpu:
+        logger.info("tf32 has no effect without a GPU: ignored")
     return TrainingArguments(
         output_dir=str(run_dir),
         per_device_train_batch_size=t.per_device_train_batch_size,
@@ -144,19 +149,19 @@ def _training_arguments(config: TrainConfig, run_dir: Path, reporters: list[str]
         max_grad_norm=t.max_grad_norm,
         seed=t.seed,
         bf16=t.bf16,
+        tf32=t.tf32 if gpu else None,
         deepspeed=t.deepspeed,
         dataloader_num_workers=t.dataloader_num_workers,
-        dataloader_pin_memory=torch.cuda.is_available(),
+        dataloader_pin_memory=gpu,
         save_strategy="steps",
         save_steps=t.save_steps,
         save_total_limit=t.save_total_limit,
         logging_steps=t.logging_steps,
         report_to=reporters or "none",
-        project=t.wandb_project,
         run_name=t.run_name or run_dir.name,
         remove_unused_columns=False,
-        use_cpu=not torch.cuda.is_available(),
-        disable_tqdm=True,
+        use_cpu=not gpu,
+        disable_tqdm=True,  # our TrainingProgress instead (resume-aware, plain lines off a terminal)
     )
 
 
@@ -207,7 +212,7 @@ def train(
         records,
         processor,
         model_max_length=d.model_max_length,
-        on_bad_sample=d.on_bad_sample,  # type: ignore[arg-type]
+        on_bad_sample=d.on_bad_sample,
         exif_transpose=d.exif_transpose,
         allow_images_outside_folder=d.allow_images_outside_folder,
     )
@@ -218,6 +223,7 @@ def train(
         _single_process_distributed_env()
     reporters = trainer_reporters(t.report_to)
     configure_tensorboard(run_dir, reporters)
+    configure_wandb(t.wandb_project, reporters)
     args = _training_arguments(config, run_dir, reporters)
     if args.should_save:
         config.dump(run_dir / CONFIG_FILE)
@@ -227,7 +233,7 @@ def train(
         train_dataset=dataset,
         data_collator=collator,
         processing_class=processor,
-        callbacks=[JsonlLogger(run_dir / "log.jsonl"), *(callbacks or [])],
+        callbacks=[JsonlLogger(run_dir / "log.jsonl"), TrainingProgress(t.progress), *(callbacks or [])],
         mm_learning_rate=t.mm_learning_rate,
         group_by_modality_length=d.group_by_modality_length,
         partial_checkpoints=config.stage in ("pretrain", "lora"),

@@ -4,8 +4,10 @@ show where every run stands."""
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from llava_tc.train.sweep import PlannedRun, Sweep, run_step
+if TYPE_CHECKING:  # imported when a subcommand runs: `llava-tc sweep --help` stays instant
+    from llava_tc.train.sweep import PlannedRun, Sweep
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,6 +50,8 @@ def _plan(sweep: Sweep, slurm: bool) -> int:
 
 
 def _run(sweep: Sweep, index: int | None) -> int:
+    from llava_tc.train.sweep import run_step
+
     runs = _select(sweep.runs(), index)
     sweep.write_configs(runs)
     for run in runs:
@@ -73,6 +77,8 @@ def _status(sweep: Sweep) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from llava_tc.train.sweep import Sweep
+
     sweep = Sweep.load(args.sweep)
     if args.sweep_command == "plan":
         return _plan(sweep, args.slurm)
