@@ -8,9 +8,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from llava_tc.data.synthetic import generate_synthetic
-from llava_tc.demo.grid import PLANS
 from llava_tc.demo.tower import (
     CELL_CLASSES,
     KINDS,
@@ -20,6 +17,9 @@ from llava_tc.demo.tower import (
     pretrain_tower,
     scene_labels,
 )
+
+from llava_tc.data.synthetic import generate_synthetic
+from llava_tc.demo.grid import PLANS
 
 SETTINGS = TowerSettings(steps=120, batch_size=32, learning_rate=2e-3, grid_size=2)
 

@@ -24,7 +24,6 @@ import yaml
 from llava_tc.demo.grid import BENCHMARK, TOWER_DIR, DemoPlan, sweep_spec
 from llava_tc.demo.progress import GridProgress, logged_step
 from llava_tc.demo.resources import MemoryWatch, Timings
-from llava_tc.demo.tokenizer import build_demo_tokenizer
 from llava_tc.train.sweep import Step, Sweep
 
 SETTINGS_FILE = "demo_settings.json"
@@ -80,10 +79,11 @@ def _make_dataset(plan: DemoPlan, data_dir: Path, seed: int) -> None:
 
 
 def _make_tokenizer(out: Path) -> None:
-    from llava_tc.eval.benchmarks.base import SHORT_ANSWER_PROMPT
+    """The word-level tokenizer of `llava-tc tokenizer build` over the dataset folder."""
+    from llava_tc.tokenizer import build_word_tokenizer, dataset_texts
 
     if not (out / "tokenizer" / "tokenizer.json").is_file():
-        build_demo_tokenizer(out / "data", out / "tokenizer", extra_texts=[SHORT_ANSWER_PROMPT])
+        build_word_tokenizer(dataset_texts(out / "data")).save_pretrained(out / "tokenizer")
 
 
 def _run_costs(plan: DemoPlan) -> dict[str, float]:
