@@ -213,7 +213,8 @@ def _train_and_evaluate(
 def _pretrain_tower(plan: DemoPlan, out: Path, seed: int) -> None:
     """One thread like the runs: a second OpenMP thread saves a quarter of this step on an idle machine and can cost
     ten times that on a busy one."""
-    from llava_tc.demo.tower import TowerSettings, pretrain_tower
+    from llava_tc.tower import REPORT_FILE as TOWER_REPORT
+    from llava_tc.tower import TowerSettings, pretrain_tower, scenes_data, tower_processor
 
     settings = TowerSettings(
         steps=plan.tower_steps,
@@ -221,7 +222,13 @@ def _pretrain_tower(plan: DemoPlan, out: Path, seed: int) -> None:
         learning_rate=plan.tower_learning_rate,
         grid_size=plan.grid_size,
     )
-    report = pretrain_tower(plan.vision_config(), out / "data", out / TOWER_DIR, settings, seed)
+    vision = plan.vision_config()
+    if (out / TOWER_DIR / TOWER_REPORT).is_file():
+        report = json.loads((out / TOWER_DIR / TOWER_REPORT).read_text(encoding="utf-8"))
+    else:
+        processor = tower_processor(vision)
+        train, held_out = (scenes_data(out / "data", split, processor, plan.grid_size) for split in ("train", "eval"))
+        report = pretrain_tower(vision, train, held_out, out / TOWER_DIR, settings, seed, processor)
     accuracy = ", ".join(f"{name} {value:.1%}" for name, value in report["held_out_accuracy"].items())
     print(f"[demo] tower held-out accuracy of its heads: {accuracy}", flush=True)
 

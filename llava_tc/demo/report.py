@@ -454,7 +454,7 @@ def write_report(
 
 
 def _tower_report(out: Path) -> dict[str, Any]:
-    from llava_tc.demo.tower import REPORT_FILE as TOWER_REPORT
+    from llava_tc.tower import REPORT_FILE as TOWER_REPORT
 
     return json.loads((out / TOWER_DIR / TOWER_REPORT).read_text(encoding="utf-8"))
 

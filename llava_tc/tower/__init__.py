@@ -8,20 +8,30 @@ report = pretrain_tower(TOWER_VISION, pairs_data(train, processor), pairs_data(h
                         "runs/tower", TowerSettings(steps=300), seed=0, processor=processor)
 """
 
-from llava_tc.tower.pairs import Pair, read_pairs, split_pairs
-from llava_tc.tower.pretrain import REPORT_FILE, TOWER_VISION, TowerData, TowerSettings, pretrain_tower
-from llava_tc.tower.sources import pairs_data, scenes_data, tower_processor
+from __future__ import annotations
 
-__all__ = [
-    "REPORT_FILE",
-    "TOWER_VISION",
-    "Pair",
-    "TowerData",
-    "TowerSettings",
-    "pairs_data",
-    "pretrain_tower",
-    "read_pairs",
-    "scenes_data",
-    "split_pairs",
-    "tower_processor",
-]
+import importlib
+from typing import Any
+
+_HOMES = {
+    "Pair": "pairs",
+    "read_pairs": "pairs",
+    "split_pairs": "pairs",
+    "REPORT_FILE": "pretrain",
+    "TowerData": "pretrain",
+    "pretrain_tower": "pretrain",
+    "TOWER_VISION": "settings",
+    "TowerSettings": "settings",
+    "pairs_data": "sources",
+    "scenes_data": "sources",
+    "tower_processor": "sources",
+}
+"""Where each name lives: imported on first use, so that reading the defaults (`llava_tc.tower.settings`) does not
+pull in torch."""
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'llava_tc.tower' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"llava_tc.tower.{_HOMES[name]}"), name)

@@ -8,7 +8,7 @@ OBJECTIVES = ("contrastive", "heads", "both")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from llava_tc.tower.pretrain import TOWER_VISION, TowerSettings
+    from llava_tc.tower.settings import TOWER_VISION, TowerSettings
 
     defaults = TowerSettings()
     commands = parser.add_subparsers(dest="tower_command", required=True, metavar="{pretrain}")

@@ -14,26 +14,18 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from transformers import CLIPConfig, CLIPModel, PreTrainedTokenizerFast
 
 from llava_tc.tokenizer import build_word_tokenizer
+from llava_tc.tower.settings import TextEncoderSettings
 
 logger = logging.getLogger(__name__)
 MAX_LOGIT_SCALE = math.log(100)
 MAX_CAPTION_TOKENS = 77
 """CLIP's text context; longer captions are cut (and counted in the log)."""
-
-
-@dataclass(frozen=True)
-class TextEncoderSettings:
-    hidden_size: int = 64
-    num_layers: int = 2
-    num_heads: int = 4
-    projection_dim: int = 64
 
 
 class CaptionEncoder:

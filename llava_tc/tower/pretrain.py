@@ -16,48 +16,22 @@ import os
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from llava_tc.tower.contrastive import (
-    CaptionEncoder,
-    TextEncoderSettings,
-    build_clip,
-    clamp_temperature,
-    retrieval_accuracy,
-)
+from llava_tc.tower.contrastive import CaptionEncoder, build_clip, clamp_temperature, retrieval_accuracy
 from llava_tc.tower.heads import SceneHeads, SceneLabels
+from llava_tc.tower.settings import TowerSettings
 
 logger = logging.getLogger(__name__)
 
 REPORT_FILE = "tower_report.json"
 SELECT_LAYER = -2
 """The layer the VLM reads (`model.select_layer`'s default): the heads read it too."""
-TOWER_VISION: dict[str, Any] = {
-    "model_type": "clip_vision_model",
-    "hidden_size": 64,
-    "intermediate_size": 128,
-    "num_hidden_layers": 3,
-    "num_attention_heads": 4,
-    "image_size": 64,
-    "patch_size": 8,
-}
-"""The small tower's default shape: 64 px images in 8 px patches, an 8 x 8 grid (V in 1, 4, 16, 64)."""
-
-
-@dataclass(frozen=True)
-class TowerSettings:
-    steps: int = 800
-    batch_size: int = 64
-    learning_rate: float = 2e-3
-    """Constant: the heads' losses sit on a plateau before they drop, and a decaying rate stalls them there."""
-    grid_size: int = 2
-    """Cells per side of the scenes' object grid (the synthetic generator's `grid_size`), for the heads."""
-    text: TextEncoderSettings = field(default_factory=TextEncoderSettings)
 
 
 @dataclass(frozen=True)
@@ -102,7 +76,7 @@ class _Objective(nn.Module):
         if data.captions is not None:
             self.captions = CaptionEncoder(data.captions)
             self.clip = build_clip(vision_config, self.captions, settings.text)
-            self.clip.vision_model = self.vision.vision_model  # one tower, trained by both objectives
+            self.clip.vision_model = self.vision  # one tower, trained by both objectives
 
     def trainable(self) -> list[nn.Parameter]:
         """The tower's parameters first (in the order the demo has always used), then the rest, each once."""
