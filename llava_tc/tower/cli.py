@@ -58,6 +58,9 @@ def run(args: argparse.Namespace) -> int:
     objective = _objective(args)
     if args.image_size % args.patch_size:
         raise ValueError(f"--image-size {args.image_size} is not a multiple of --patch-size {args.patch_size}")
+    heads = TOWER_VISION["num_attention_heads"]
+    if args.hidden_size % heads:
+        raise ValueError(f"--hidden-size {args.hidden_size} must be a multiple of the tower's {heads} attention heads")
     vision = {
         **TOWER_VISION,
         "image_size": args.image_size,
