@@ -213,8 +213,7 @@ def _train_and_evaluate(
 def _pretrain_tower(plan: DemoPlan, out: Path, seed: int) -> None:
     """One thread like the runs: a second OpenMP thread saves a quarter of this step on an idle machine and can cost
     ten times that on a busy one."""
-    from llava_tc.tower import REPORT_FILE as TOWER_REPORT
-    from llava_tc.tower import TowerSettings, pretrain_tower, scenes_data, tower_processor
+    from llava_tc.tower import TowerSettings, finished_report, pretrain_tower, scenes_data, tower_processor
 
     settings = TowerSettings(
         steps=plan.tower_steps,
@@ -223,9 +222,8 @@ def _pretrain_tower(plan: DemoPlan, out: Path, seed: int) -> None:
         grid_size=plan.grid_size,
     )
     vision = plan.vision_config()
-    if (out / TOWER_DIR / TOWER_REPORT).is_file():
-        report = json.loads((out / TOWER_DIR / TOWER_REPORT).read_text(encoding="utf-8"))
-    else:
+    report = finished_report(out / TOWER_DIR)  # reused before any image is decoded
+    if report is None:
         processor = tower_processor(vision)
         train, held_out = (scenes_data(out / "data", split, processor, plan.grid_size) for split in ("train", "eval"))
         report = pretrain_tower(vision, train, held_out, out / TOWER_DIR, settings, seed, processor)

@@ -19,6 +19,7 @@ _HOMES = {
     "split_pairs": "pairs",
     "REPORT_FILE": "pretrain",
     "TowerData": "pretrain",
+    "finished_report": "pretrain",
     "pretrain_tower": "pretrain",
     "TOWER_VISION": "settings",
     "TowerSettings": "settings",

@@ -128,6 +128,12 @@ def _batch(generator: torch.Generator, size: int, batch_size: int, contrastive: 
     return torch.randint(0, size, (batch_size,), generator=generator)
 
 
+def finished_report(out_dir: str | Path) -> dict[str, Any] | None:
+    """The report of a tower already saved in `out_dir` (it is written last, so its presence means finished)."""
+    path = Path(out_dir) / REPORT_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
 def pretrain_tower(
     vision_config: dict[str, Any],
     train: TowerData,
@@ -140,9 +146,9 @@ def pretrain_tower(
     """Train the tower on `train`, report on `held_out`, save the tower + `processor` to `out_dir` (atomically: a
     kill leaves no half-written folder) and return the report; an existing finished folder is reused."""
     out = Path(out_dir)
-    report_path = out / REPORT_FILE
-    if report_path.is_file():
-        return json.loads(report_path.read_text(encoding="utf-8"))
+    finished = finished_report(out)
+    if finished is not None:
+        return finished
     torch.manual_seed(seed)
     objective = _Objective(vision_config, train, settings)
     optimizer = torch.optim.AdamW(objective.trainable(), lr=settings.learning_rate)
