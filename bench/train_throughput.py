@@ -2,8 +2,8 @@
 
 Run `python -m bench.train_throughput [--steps 30] [--compressors tokenpacker quecc] [--stages full pretrain]`.
 Each row is one short run (plain Trainer, no DeepSpeed) with the offline chatml tokenizer and 48 px images; the rate
-is the Trainer's `train_samples_per_second` over the whole run (data loading and the optimizer included). Results go
-to `bench/results/train_throughput.json`.
+is the run's `samples_per_s` (as in `DONE`: from the start of training to the last log line, data loading and the
+optimizer included). Results go to `bench/results/train_throughput.json`.
 """
 
 from __future__ import annotations

@@ -33,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     validate.add_argument(
         "--image-processor", default=None, help="image processor folder; without it images are only checked to exist"
     )
+    validate.add_argument(
+        "--allow-images-outside-folder", action="store_true", help="accept absolute and ../ image paths"
+    )
     validate.add_argument("--model-max-length", type=int, default=2048)
     validate.add_argument("--num-visual-tokens", type=int, default=576)
 
@@ -80,7 +83,10 @@ def _validate(args: argparse.Namespace) -> int:
         image_processor, tokenizer, template=args.template, num_image_tokens=args.num_visual_tokens, needs_query=True
     )
     dataset = LlavaJsonDataset(
-        [DataSource(path, args.image_folder) for path in args.data], processor, model_max_length=args.model_max_length
+        [DataSource(path, args.image_folder) for path in args.data],
+        processor,
+        model_max_length=args.model_max_length,
+        allow_images_outside_folder=args.allow_images_outside_folder,
     )
     counts = dataset.validate(load_images=args.image_processor is not None)
     print(json.dumps({"samples": len(dataset), "bad": dict(counts), "truncated": dataset.truncated}, indent=1))

@@ -35,7 +35,9 @@ def record_images(record: dict[str, Any], sample_id: str) -> list[str]:
         return []
     images = [image] if isinstance(image, str) else image
     if not isinstance(images, list) or not all(isinstance(p, str) and p for p in images):
-        raise BadSampleError("malformed", f"`image` must be a path or a list of paths, got {image!r}", sample_id)
+        raise BadSampleError(
+            "malformed", f"`image` must be a path or a list of paths, got {image!r}", sample_id, field="image"
+        )
     return images
 
 
@@ -50,17 +52,26 @@ def parse_record(record: Any, *, index: int, for_generation: bool = False) -> Pa
     sample_id = str(record.get("id", f"#{index}"))
     conversations = record.get("conversations")
     if conversations is None or conversations == []:
-        raise BadSampleError("empty_conversation", "no `conversations`", sample_id)
+        raise BadSampleError("empty_conversation", "no `conversations`", sample_id, field="conversations")
     if not isinstance(conversations, list):
-        raise BadSampleError("malformed", "`conversations` must be a list of {from, value} objects", sample_id)
+        raise BadSampleError(
+            "malformed", "`conversations` must be a list of {from, value} objects", sample_id, field="conversations"
+        )
     turns: list[Turn] = []
     for i, message in enumerate(conversations):
         if not isinstance(message, dict) or not isinstance(message.get("value"), str):
-            raise BadSampleError("malformed", f"turn {i} needs a string `value`", sample_id)
-        role = ROLES.get(message.get("from"))  # type: ignore[arg-type]
-        if role is None:
             raise BadSampleError(
-                "malformed", f"turn {i} has `from`={message.get('from')!r}; valid: {sorted(ROLES)}", sample_id
+                "malformed", f"turn {i} needs a string `value`", sample_id, field=f"conversations[{i}].value"
+            )
+        speaker = message.get("from")
+        role = ROLES.get(speaker) if isinstance(speaker, str) else None
+        if role is None:
+            given = f"`from`={message['from']!r}" if "from" in message else "no `from`"
+            raise BadSampleError(
+                "malformed",
+                f"turn {i} has {given}; valid: {sorted(ROLES)}",
+                sample_id,
+                field=f"conversations[{i}].from",
             )
         turns.append(Turn(role, message["value"]))  # type: ignore[arg-type]
     if turns[0].role != "user":

@@ -9,15 +9,20 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from llava_tc.data.errors import BadSampleError
+
+logger = logging.getLogger(__name__)
 
 Aspect = Literal["pad", "resize", "crop"]
 ASPECTS: tuple[str, ...] = ("pad", "resize", "crop")
@@ -43,17 +48,54 @@ def to_rgb(image: Image.Image, background: tuple[int, int, int] = (255, 255, 255
     return image.convert("RGB")
 
 
-def load_image(path: str | Path, sample_id: str | None = None) -> Image.Image:
-    """Open and fully decode an image as RGB; a missing or unreadable file is a `BadSampleError`."""
+def resolve_image_path(
+    folder: str | Path, image: str, sample_id: str | None = None, *, allow_outside: bool = False
+) -> Path:
+    """`folder / image`, refused (`image_outside_folder`) when `image` is absolute or climbs out of `folder` with `..`,
+    unless `allow_outside` (LLaVA's `os.path.join` opens any path a data file names). The check is on the path as
+    written: symlinks the user put inside the folder (e.g. `coco -> /datasets/coco`) are followed as usual."""
+    normalised = os.path.normpath(image)
+    if allow_outside or not (os.path.isabs(normalised) or normalised.split(os.sep)[0] == os.pardir):
+        return Path(folder) / image
+    raise BadSampleError(
+        "image_outside_folder",
+        f"image path {image!r} leaves the image folder {folder} (set allow_images_outside_folder to accept it)",
+        sample_id,
+        field="image",
+    )
+
+
+def load_image(path: str | Path, sample_id: str | None = None, *, exif_transpose: bool = False) -> Image.Image:
+    """Open and fully decode an image as RGB; a missing, unreadable or decompression-bomb file is a `BadSampleError`.
+
+    Like LLaVA (`Image.open(path).convert('RGB')`) the EXIF orientation tag is ignored unless `exif_transpose`.
+    Images over `PIL.Image.MAX_IMAGE_PIXELS` load (PIL's and LLaVA's behaviour) with a warning naming the sample;
+    over twice that, or over it when PIL's `DecompressionBombWarning` is made an error, they are `image_too_large`.
+    """
     path = Path(path)
     if not path.is_file():
-        raise BadSampleError("missing_image", f"image file not found: {path}", sample_id)
+        raise BadSampleError("missing_image", f"image file not found: {path}", sample_id, field="image")
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings(record=True) as caught, Image.open(path) as image:
             image.load()
-            return to_rgb(image)
+            rgb = to_rgb(ImageOps.exif_transpose(image) if exif_transpose else image)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise BadSampleError(
+            "image_too_large",
+            f"{path}: {error} (the limit is PIL.Image.MAX_IMAGE_PIXELS = {Image.MAX_IMAGE_PIXELS})",
+            sample_id,
+            field="image",
+        ) from error
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
-        raise BadSampleError("corrupt_image", f"cannot decode image {path}: {error}", sample_id) from error
+        raise BadSampleError(
+            "corrupt_image", f"cannot decode image {path}: {error}", sample_id, field="image"
+        ) from error
+    for warning in caught:
+        if issubclass(warning.category, Image.DecompressionBombWarning):
+            logger.warning("sample %r: image %s: %s (loaded anyway, as PIL does)", sample_id, path, warning.message)
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return rgb
 
 
 def processor_mean_rgb(processor: Any) -> tuple[int, int, int]:

@@ -1,34 +1,30 @@
 """The LLaVA JSON/JSONL dataset: many files mixed, lazy tokenisation, lengths for grouping, a bad-sample policy.
 
-Records are parsed once at construction (LLaVA's `json.load`), then kept as one contiguous byte buffer of per-record
-JSON plus offsets: a 665k-record file costs a few hundred MB once, and DataLoader workers share it instead of slowly
-copying a list of dicts through reference counting. Nothing is tokenised or opened until `__getitem__`.
+Records come from a `RecordIndex` (read once, shared by DataLoader workers; see `llava_tc.data.records`). Nothing is
+tokenised or opened until `__getitem__`.
 
 Bad samples (see `llava_tc.data.errors.BAD_SAMPLE_REASONS`): with `on_bad_sample="raise"` the first one raises
-`BadSampleError` naming the sample and the cause; with `"skip"` it is replaced by the next valid sample (index + 1, ...)
-so a map-style epoch keeps its length, and the skip is counted in `skipped` (per reason) and logged with the sample id
-and the running totals. Counters live in the process that loads the sample (each DataLoader worker logs its own);
-`llava-tc data validate` scans a whole dataset up front.
+`BadSampleError` naming the file, the record's position in it, the sample id, the field and the cause; with `"skip"`
+it is replaced by the next valid sample (index + 1, ...) so a map-style epoch keeps its length, and the skip is counted
+in `skipped` (per reason) and logged with the same text and the running totals. The counters live in shared memory,
+one row per DataLoader worker, so the main process's `skipped` and `truncated` include every worker's.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, get_worker_info
 
-from llava_tc.data.conversation import parse_record
 from llava_tc.data.encoding import TokenizationMismatchError, truncate
-from llava_tc.data.errors import BadSampleError
+from llava_tc.data.errors import BAD_SAMPLE_REASONS, BadSampleError, DataError
 from llava_tc.data.images import load_image
+from llava_tc.data.records import BAD_SAMPLE_POLICIES, BadSamplePolicy, DataSource, RecordIndex
 from llava_tc.data.templates import TemplateError
 
 if TYPE_CHECKING:
@@ -36,61 +32,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-BadSamplePolicy = Literal["raise", "skip"]
+__all__ = ["BadSamplePolicy", "DataSource", "LlavaJsonDataset", "RecordIndex"]
 
-
-@dataclass(frozen=True)
-class DataSource:
-    """A `.json` (array of records) or `.jsonl` file, or a folder of them; image paths are relative to `image_folder`
-    (default: the folder holding the JSON file)."""
-
-    path: str | Path
-    image_folder: str | Path | None = None
-
-    def files(self) -> list[Path]:
-        path = Path(self.path)
-        if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.suffix in (".json", ".jsonl"))
-            if not files:
-                raise FileNotFoundError(f"data folder {path} holds no .json or .jsonl file")
-            return files
-        if not path.is_file():
-            raise FileNotFoundError(f"data file not found: {path}")
-        if path.suffix not in (".json", ".jsonl"):
-            raise ValueError(f"data file {path} must end in .json (an array of records) or .jsonl (one per line)")
-        return [path]
-
-
-def read_records(path: Path) -> Iterable[Any]:
-    """Records of one file; a JSON file must hold an array, a JSONL file one record per non-blank line."""
-    if path.suffix == ".jsonl":
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise ValueError(f"{path}:{number}: invalid JSON line: {error}") from error
-        return
-    with path.open(encoding="utf-8") as handle:
-        data = json.load(handle)
-    if not isinstance(data, list):
-        raise ValueError(f"{path}: expected a JSON array of records, got a {type(data).__name__}")
-    yield from data
-
-
-def estimate_length(record: Any, num_visual_tokens: int) -> int:
-    """Signed length for grouping, from word counts (no tokenising, no image opening): positive with an image
-    (words + visual tokens), negative for text-only samples (LLaVA's `modality_lengths` convention); never 0."""
-    if not isinstance(record, dict) or not isinstance(record.get("conversations"), list):
-        return -1
-    words = sum(len(str(m.get("value", "")).split()) for m in record["conversations"] if isinstance(m, dict))
-    image = record.get("image")
-    num_images = (1 if isinstance(image, str) else len(image)) if image else 0
-    if num_images:
-        return words + num_images * num_visual_tokens
-    return -max(1, words)
+COUNTERS = (*BAD_SAMPLE_REASONS, "truncated")
+MAX_COUNTED_WORKERS = 256
+"""Rows of the shared counters: the main process and this many DataLoader workers (more share rows, racily)."""
 
 
 class LlavaJsonDataset(Dataset):
@@ -101,7 +47,7 @@ class LlavaJsonDataset(Dataset):
 
     def __init__(
         self,
-        sources: Sequence[DataSource | str | Path],
+        sources: RecordIndex | Sequence[DataSource | str | Path],
         processor: LlavaTCProcessor,
         *,
         model_max_length: int = 2048,
@@ -110,8 +56,10 @@ class LlavaJsonDataset(Dataset):
         truncation: bool = True,
         verify_tokenization: bool = True,
         max_skip_attempts: int = 100,
+        exif_transpose: bool = False,
+        allow_images_outside_folder: bool = False,
     ) -> None:
-        if on_bad_sample not in ("raise", "skip"):
+        if on_bad_sample not in BAD_SAMPLE_POLICIES:
             raise ValueError(f"on_bad_sample must be 'raise' or 'skip', got {on_bad_sample!r}")
         if model_max_length <= processor.num_image_tokens:
             raise ValueError(
@@ -126,41 +74,38 @@ class LlavaJsonDataset(Dataset):
         self.truncation = truncation
         self.verify_tokenization = verify_tokenization
         self.max_skip_attempts = max_skip_attempts
-        self.skipped: Counter[str] = Counter()
-        self.truncated = 0
-        self._load([s if isinstance(s, DataSource) else DataSource(s) for s in sources])
-
-    def _load(self, sources: list[DataSource]) -> None:
-        chunks: list[bytes] = []
-        lengths: list[int] = []
-        source_of: list[int] = []
-        self.image_folders: list[Path] = []
-        self.files: list[Path] = []
-        for source in sources:
-            for path in source.files():
-                folder = Path(source.image_folder) if source.image_folder is not None else path.parent
-                self.image_folders.append(folder)
-                self.files.append(path)
-                for record in read_records(path):
-                    chunks.append(json.dumps(record, ensure_ascii=False).encode("utf-8"))
-                    lengths.append(estimate_length(record, self.num_visual_tokens))
-                    source_of.append(len(self.files) - 1)
-        if not chunks:
-            raise ValueError(f"no records in {[str(s.path) for s in sources]}")
-        self._offsets = np.zeros(len(chunks) + 1, dtype=np.int64)
-        np.cumsum([len(c) for c in chunks], out=self._offsets[1:])
-        self._blob = np.frombuffer(b"".join(chunks), dtype=np.uint8)
-        self._source = np.asarray(source_of, dtype=np.int32)
-        self._lengths = np.asarray(lengths, dtype=np.int64)
-        logger.info("loaded %d records from %d file(s)", len(chunks), len(self.files))
+        self.exif_transpose = exif_transpose
+        self.allow_images_outside_folder = allow_images_outside_folder
+        self.records = sources if isinstance(sources, RecordIndex) else RecordIndex(sources)
+        self._lengths = self.records.modality_lengths(self.num_visual_tokens)
+        self._counts = torch.zeros((MAX_COUNTED_WORKERS + 1, len(COUNTERS)), dtype=torch.int64).share_memory_()
 
     def __len__(self) -> int:
-        return len(self._lengths)
+        return len(self.records)
 
     def record(self, index: int) -> Any:
         """The raw JSON record at `index` (as written in its file)."""
-        start, end = self._offsets[index], self._offsets[index + 1]
-        return json.loads(self._blob[start:end].tobytes())
+        return self.records.record(index)
+
+    @property
+    def files(self) -> list[Path]:
+        return self.records.files
+
+    @property
+    def skipped(self) -> Counter[str]:
+        """Skipped samples per reason, summed over this process and every DataLoader worker."""
+        totals = self._counts[:, : len(BAD_SAMPLE_REASONS)].sum(dim=0).tolist()
+        return Counter({reason: n for reason, n in zip(BAD_SAMPLE_REASONS, totals, strict=True) if n})
+
+    @property
+    def truncated(self) -> int:
+        """Samples cut to `model_max_length`, summed over this process and every DataLoader worker."""
+        return int(self._counts[:, -1].sum())
+
+    def _count(self, counter: str) -> None:
+        worker = get_worker_info()
+        row = 0 if worker is None else 1 + worker.id % MAX_COUNTED_WORKERS
+        self._counts[row, COUNTERS.index(counter)] += 1
 
     @property
     def modality_lengths(self) -> list[int]:
@@ -170,7 +115,7 @@ class LlavaJsonDataset(Dataset):
     @property
     def lengths(self) -> list[int]:
         """Estimated lengths (visual tokens included), without the modality sign."""
-        return np.abs(self._lengths).tolist()
+        return abs(self._lengths).tolist()
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not 0 <= index < len(self):
@@ -182,15 +127,9 @@ class LlavaJsonDataset(Dataset):
             except BadSampleError as error:
                 if self.on_bad_sample == "raise":
                     raise
-                self.skipped[error.reason] += 1
-                logger.warning(
-                    "skipped bad sample %d of %s: %s (skips so far: %s)",
-                    candidate,
-                    self.files[self._source[candidate]],
-                    error,
-                    dict(self.skipped),
-                )
-        raise RuntimeError(
+                self._count(error.reason)
+                logger.warning("skipped bad sample: %s (skips so far: %s)", error, dict(self.skipped))
+        raise DataError(
             f"{self.max_skip_attempts} consecutive bad samples from index {index} (skips: {dict(self.skipped)});"
             " the data or the configuration is broken, see the warnings above"
         )
@@ -198,7 +137,16 @@ class LlavaJsonDataset(Dataset):
     def load_sample(self, index: int, *, load_images: bool = True) -> dict[str, Any]:
         """Sample `index` as model inputs, or `BadSampleError` (never skipped here). Without `load_images` the image
         files are only checked to exist and `pixel_values` is None."""
-        parsed = parse_record(self.record(index), index=index, for_generation=self.for_generation)
+        try:
+            return self._build_sample(index, load_images)
+        except BadSampleError as error:
+            raise self.records.locate(error, index) from error
+
+    def _build_sample(self, index: int, load_images: bool) -> dict[str, Any]:
+        records = self.records
+        parsed, paths = records.check_record(
+            index, for_generation=self.for_generation, allow_outside=self.allow_images_outside_folder
+        )
         processor = self.processor
         try:
             encoded = processor.tokenize_conversation(
@@ -216,19 +164,21 @@ class LlavaJsonDataset(Dataset):
                 encoded, max_length=self.model_max_length, image_id=processor.image_token_id, sample_id=parsed.sample_id
             )
             if was_cut:
-                self.truncated += 1
+                self._count("truncated")
                 logger.info("truncated sample %r to model_max_length %d", parsed.sample_id, self.model_max_length)
         elif len(encoded.input_ids) > self.model_max_length:
             raise BadSampleError("too_long", f"longer than model_max_length {self.model_max_length}", parsed.sample_id)
 
         pixel_values = None
-        paths = [self.image_folders[self._source[index]] / path for path in parsed.images]
         if paths and not load_images:
             missing = [str(p) for p in paths if not p.is_file()]
             if missing:
-                raise BadSampleError("missing_image", f"image file not found: {missing[0]}", parsed.sample_id)
+                raise BadSampleError(
+                    "missing_image", f"image file not found: {missing[0]}", parsed.sample_id, field="image"
+                )
         elif paths:
-            pixel_values = processor.process_images([load_image(path, parsed.sample_id) for path in paths])
+            images = [load_image(path, parsed.sample_id, exif_transpose=self.exif_transpose) for path in paths]
+            pixel_values = processor.process_images(images)
         item: dict[str, Any] = {
             "id": parsed.sample_id,
             "input_ids": torch.tensor(encoded.input_ids, dtype=torch.long),

@@ -76,6 +76,10 @@ class DataArguments:
     image_aspect: str = "pad"
     group_by_modality_length: bool = True
     on_bad_sample: str = "raise"
+    exif_transpose: bool = False
+    """Rotate images by their EXIF orientation tag (LLaVA does not: off, to train on the same pixels)."""
+    allow_images_outside_folder: bool = False
+    """Accept image paths that leave `image_folder` (`../`, absolute paths); refused by default."""
 
 
 @dataclass

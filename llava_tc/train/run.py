@@ -2,7 +2,8 @@
 
 Run directory:
     config.yaml                 the resolved config (written before training)
-    log.jsonl                   one JSON line per Trainer log event (loss, lr, grad norm, ...)
+    log.jsonl                   one JSON line per Trainer log event (loss, lr, grad norm, ...), a train_begin line
+                                per session; a resume first drops the lines after the step it continues from
     checkpoint-N/               Trainer checkpoints; COMPLETE marks the ones whose save finished
     finetune / full:            config.json + model.safetensors + the processor (tokenizer, processor_config.json,
                                 chat_template.jinja); loads with `import llava_tc` and AutoProcessor +
@@ -27,7 +28,7 @@ from transformers import TrainerCallback, TrainingArguments, set_seed
 from transformers.integrations.deepspeed import unset_hf_deepspeed_config
 
 from llava_tc.data.collator import LlavaCollator
-from llava_tc.data.llava_json import DataSource, LlavaJsonDataset
+from llava_tc.data.llava_json import DataSource, LlavaJsonDataset, RecordIndex
 from llava_tc.train.arguments import TrainConfig, load_config
 from llava_tc.train.checkpoints import (
     DONE,
@@ -43,6 +44,7 @@ from llava_tc.train.logs import (
     losses,
     read_log,
     trainer_reporters,
+    training_seconds,
     truncate_log,
 )
 from llava_tc.train.lora import add_lora, save_adapters
@@ -66,6 +68,11 @@ class RunResult:
     train_runtime_s: float = 0.0
     samples_per_s: float = 0.0
     resumed_from: str | None = None
+    segments: int = 1
+    """Training sessions (the first and each resume) that `train_runtime_s` and `samples_per_s` cover."""
+    bad_samples: dict[str, int] = field(default_factory=dict)
+    """Skips per reason under `on_bad_sample: skip` in this session (this rank's data loading, workers included)."""
+    truncated_samples: int = 0
     parameter_table: str = ""
     skipped: bool = False
     """True when the run directory already held DONE and `resume` was set (nothing was trained)."""
@@ -78,6 +85,9 @@ class RunResult:
             "final_loss": self.final_loss,
             "train_runtime_s": self.train_runtime_s,
             "samples_per_s": self.samples_per_s,
+            "segments": self.segments,
+            "bad_samples": self.bad_samples,
+            "truncated_samples": self.truncated_samples,
             "resumed_from": self.resumed_from,
         }
 
@@ -164,6 +174,11 @@ def train(
         return _result_from_log(run_dir, config.stage, skipped=True)
     _check_run_dir(run_dir, t.resume)
 
+    # 0. Data records, read and checked (structure, image paths; no image opened) before any model is built.
+    d = config.data
+    records = RecordIndex([DataSource(path, d.image_folder) for path in d.data])
+    records.check(d.on_bad_sample, allow_outside=d.allow_images_outside_folder)  # type: ignore[arg-type]
+
     # 1. Model: built before TrainingArguments, so ZeRO-3 partitions a finished model (the same init as plain runs);
     # a ZeRO-3 config left registered by an earlier run in this process would otherwise build under zero.Init.
     unset_hf_deepspeed_config()
@@ -186,12 +201,13 @@ def train(
     logger.info("trainable parameters (%s stage):\n%s", config.stage, table)
 
     # 3. Data: lengths for grouping count each image as num_visual_tokens.
-    d = config.data
     dataset = LlavaJsonDataset(
-        [DataSource(path, d.image_folder) for path in d.data],
+        records,
         processor,
         model_max_length=d.model_max_length,
         on_bad_sample=d.on_bad_sample,  # type: ignore[arg-type]
+        exif_transpose=d.exif_transpose,
+        allow_images_outside_folder=d.allow_images_outside_folder,
     )
     collator = LlavaCollator(processor.pad_token_id)
 
@@ -215,19 +231,25 @@ def train(
         partial_checkpoints=config.stage in ("pretrain", "lora"),
     )
     checkpoint = latest_complete_checkpoint(run_dir) if t.resume else None
-    if checkpoint is not None and args.should_save:
-        truncate_log(run_dir, int(checkpoint.name.split("-")[1]))
+    start_step = int(checkpoint.name.split("-")[1]) if checkpoint is not None else 0
+    if args.should_save and (dropped := truncate_log(run_dir, start_step)):
+        logger.warning("log.jsonl: dropped %d line(s) after step %d (those steps train again)", dropped, start_step)
     start = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     logger.info("trained %d steps in %.1f s", output.global_step, time.perf_counter() - start)
 
     # 5. Save what the stage produced, then DONE.
     _save_final(config, trainer, model, processor, run_dir)
+    seconds, segments = training_seconds(read_log(run_dir))
+    samples = output.global_step * args.train_batch_size * args.gradient_accumulation_steps * args.world_size
     result = _result_from_log(
         run_dir,
         config.stage,
-        train_runtime_s=float(output.metrics.get("train_runtime", 0.0)),
-        samples_per_s=float(output.metrics.get("train_samples_per_second", 0.0)),
+        train_runtime_s=round(seconds, 3),
+        samples_per_s=round(samples / seconds, 3) if seconds > 0 else 0.0,
+        segments=segments,
+        bad_samples=dict(dataset.skipped),
+        truncated_samples=dataset.truncated,
         resumed_from=str(checkpoint) if checkpoint else None,
         parameter_table=table,
     )

@@ -51,7 +51,7 @@ ai2d/images/<id>.png
         self.resolve_split(split)
         root = Path(data_root) / "ai2d"
         ids_file = self.require_file(root / "ai2d_test_ids.csv")
-        image_ids = [line.strip() for line in ids_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+        image_ids = [line.strip() for line in self.read_text(ids_file).splitlines() if line.strip()]
         samples = []
         for image_id in image_ids:
             record = self.read_json(root / "questions" / f"{image_id}.png.json")

@@ -111,19 +111,26 @@ class Benchmark(ABC):
             )
         return path
 
+    def read_text(self, path: Path) -> str:
+        """A UTF-8 text file's content, naming the file (and the line) when it is missing or not UTF-8."""
+        raw = self.require_file(path).read_bytes()
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            raise ValueError(f"{self.name}: {path} line {line} is not UTF-8 text: {exc}") from exc
+
     def read_json(self, path: Path) -> Any:
         """Load a JSON file, naming the file in the error when it is malformed."""
-        self.require_file(path)
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            return json.loads(self.read_text(path))
         except json.JSONDecodeError as exc:
             raise ValueError(f"{self.name}: {path} is not valid JSON: {exc}") from exc
 
     def read_jsonl(self, path: Path) -> list[dict[str, Any]]:
         """Load a JSON-lines file, naming the file and line in the error when a line is malformed."""
-        self.require_file(path)
         records = []
-        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        for lineno, line in enumerate(self.read_text(path).splitlines(), start=1):
             if not line.strip():
                 continue
             try:

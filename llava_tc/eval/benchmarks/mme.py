@@ -75,7 +75,7 @@ Each .txt holds two lines "question<TAB>Yes|No".
                 )
                 if image is None:
                     raise FileNotFoundError(f"mme: no image for {txt} (looked for {txt.stem}.jpg/.png in {image_dir})")
-                lines = [line for line in txt.read_text(encoding="utf-8").splitlines() if line.strip()]
+                lines = [line for line in self.read_text(txt).splitlines() if line.strip()]
                 for k, line in enumerate(lines):
                     question, sep, answer = line.rpartition("\t")
                     if not sep or answer.strip().lower() not in ("yes", "no"):

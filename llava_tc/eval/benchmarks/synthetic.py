@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import string
 from pathlib import Path
+from typing import Any
 
 from llava_tc.constants import IMAGE_TOKEN
 from llava_tc.eval.benchmarks.base import SHORT_ANSWER_PROMPT, Benchmark, EvalSample, Metric, grouped_accuracy, mean
@@ -63,19 +64,12 @@ images/eval-000012.png  images, referenced relative to the data root ("images/ev
         self.resolve_split(split)
         root = Path(data_root)
         path = root / "eval.json"
+        records = self.read_json(path)
+        if not isinstance(records, list):
+            raise ValueError(f"synthetic: {path} must hold a JSON list of records, got a {type(records).__name__}")
         samples = []
-        for i, record in enumerate(self.read_json(path)):
-            for key in ("id", "image", "conversations", "question_type", "answer"):
-                if key not in record:
-                    raise ValueError(f"synthetic: {path} record {i} ({record.get('id', '?')}) has no {key!r} field")
-            if record["question_type"] not in QUESTION_TYPES:
-                raise ValueError(
-                    f"synthetic: {path} record {record['id']} has question_type {record['question_type']!r}; "
-                    f"valid: {', '.join(QUESTION_TYPES)}"
-                )
-            human = next((t["value"] for t in record["conversations"] if t["from"] == "human"), None)
-            if human is None:
-                raise ValueError(f"synthetic: {path} record {record['id']} has no human turn")
+        for i, record in enumerate(records):
+            human = self.question_of(path, i, record)
             question = human.replace(IMAGE_TOKEN, "").strip()
             # The generator already ends its questions with the short-answer instruction; add it only if missing so
             # eval prompts are exactly the prompts the model was trained on.
@@ -93,6 +87,32 @@ images/eval-000012.png  images, referenced relative to the data root ("images/ev
                 )
             )
         return samples
+
+    def question_of(self, path: Path, index: int, record: Any) -> str:
+        """The first human turn of record `index`, after checking the fields the loader uses; a `ValueError` naming
+        the file, the record, its id and the field otherwise."""
+        if not isinstance(record, dict):
+            raise ValueError(f"synthetic: {path} record {index} is a {type(record).__name__}, expected an object")
+        where = f"synthetic: {path} record {index} (id {record.get('id', '?')!r})"
+        for key in ("id", "image", "conversations", "question_type", "answer"):
+            if key not in record:
+                raise ValueError(f"{where} has no {key!r} field")
+        if record["question_type"] not in QUESTION_TYPES:
+            raise ValueError(
+                f"{where}, field 'question_type': {record['question_type']!r}; valid: {', '.join(QUESTION_TYPES)}"
+            )
+        if not isinstance(record["image"], str):
+            raise ValueError(f"{where}, field 'image': expected a path, got {record['image']!r}")
+        if not isinstance(record["conversations"], list):
+            raise ValueError(f"{where}, field 'conversations': expected a list of {{from, value}} turns")
+        for k, turn in enumerate(record["conversations"]):
+            for key in ("from", "value"):
+                if not isinstance(turn, dict) or not isinstance(turn.get(key), str):
+                    raise ValueError(f"{where}, field 'conversations[{k}].{key}': missing or not a string")
+        human = next((t["value"] for t in record["conversations"] if t["from"] == "human"), None)
+        if human is None:
+            raise ValueError(f"{where}, field 'conversations': no human turn")
+        return human
 
     def metrics(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
         raw = self.answers_for(samples, answers)
