@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from llava_tc.data.llava_json import DataSource, read_records
+from llava_tc.data.records import DataSource, read_records
 
 DATASET_FILES = ("pretrain.json", "train.json", "eval.json")
 """The files a folder made by `llava-tc data synth` holds; a folder argument stands for those of them it has."""

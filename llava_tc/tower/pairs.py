@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llava_tc.constants import IMAGE_TOKEN
-from llava_tc.data.llava_json import DataSource, read_records
+from llava_tc.data.records import DataSource, read_records
 
 logger = logging.getLogger(__name__)
 
