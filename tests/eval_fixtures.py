@@ -20,7 +20,15 @@ from llava_tc.tokenizer import build_word_tokenizer, dataset_texts
 from llava_tc.tokens import add_image_token
 from tests.tiny import IMAGE_SIZE, clip_config, llama_config
 
-COMPRESSORS: dict[str, int | None] = {"identity": None, "pool": 4, "tokenpacker": 9, "quecc": 4}
+COMPRESSORS: dict[str, int | None] = {
+    "identity": None,
+    "pool": 4,
+    "tokenpacker": 9,
+    "quecc": 4,
+    "resampler": 9,
+    "m3": 16,
+    "llava_mini": 4,
+}
 
 
 @functools.lru_cache(maxsize=2)

@@ -17,6 +17,7 @@ The images are 64 px and the CLIP tower uses patch 8, which gives an 8 x 8 grid,
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,7 +94,19 @@ class DemoPlan:
 
     @property
     def num_runs(self) -> int:
-        return len(self.sizes) * len(self.token_counts) * len(self.compressors)
+        """Trainings: one per (LLM, V) for a single-count compressor, one per LLM for a nested one (evaluated at
+        every V)."""
+        return len(self.sizes) * sum(1 if trains_nested(c) else len(self.token_counts) for c in self.compressors)
+
+    def with_compressors(self, names: list[str]) -> DemoPlan:
+        """This plan with other registered compressors (`--compressors pool,quecc,m3,...`)."""
+        from llava_tc.model.compressors import get_compressor_class
+
+        if not names:
+            raise ValueError("--compressors needs at least one compressor name")
+        for name in names:
+            get_compressor_class(name)  # a clear error listing the registered names
+        return dataclasses.replace(self, compressors=tuple(dict.fromkeys(names)))
 
     def vision_config(self) -> dict[str, Any]:
         return {**self.vision, "image_size": self.image_size, "patch_size": self.patch_size}
@@ -128,8 +141,17 @@ PLANS: dict[str, DemoPlan] = {
 }
 
 
+def trains_nested(compressor: str) -> bool:
+    """Whether the sweep trains `compressor` once per LLM (its default options) and evaluates it at every V."""
+    from llava_tc.model.compressors import NestedCompressor, get_compressor_class
+
+    cls = get_compressor_class(compressor)
+    return issubclass(cls, NestedCompressor) and cls.trains_nested({})
+
+
 def run_id(compressor: str, size: LLMSize, tokens: int) -> str:
-    """The sweep's run id (its `{compressor}-{llm}-v{tokens}` convention)."""
+    """The sweep's run id (its `{compressor}-{llm}-v{tokens}` convention), and the results-table run name of a
+    nested run evaluated at `tokens`."""
     return f"{compressor}-{size.name}-v{tokens}"
 
 

@@ -219,7 +219,8 @@ def _check_settings(out_dir: Path, settings: dict[str, Any], overwrite: bool) ->
             stale.unlink(missing_ok=True)
     elif path.is_file() and collect_answers(out_dir):
         saved = json.loads(path.read_text(encoding="utf-8"))
-        changed = {k: (saved.get(k), v) for k, v in settings.items() if saved.get(k) != v}
+        # A key the saved settings lack (written before it was recorded) is not a change.
+        changed = {k: (saved[k], v) for k, v in settings.items() if k in saved and saved[k] != v}
         if changed:
             details = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
             raise ValueError(
@@ -279,6 +280,7 @@ def evaluate(
     image_aspect: str | None = None,
     dtype: str | torch.dtype | None = None,
     device: str | torch.device | None = None,
+    num_visual_tokens: int | None = None,
     num_workers: int = 0,
     progress: bool = True,
     overwrite: bool = False,
@@ -288,7 +290,8 @@ def evaluate(
     append one row per metric to `results_path` (.csv or .jsonl) when given.
 
     `model`: a run directory / `save_pretrained` folder, or an `EvalModel` already loaded (`load_for_eval` or
-    `wrap_model`), reused as is. `max_new_tokens` defaults to the benchmark's. A rerun into the same `out_dir` continues
+    `wrap_model`), reused as is. `num_visual_tokens` evaluates a nested run at another of its trained counts.
+    `max_new_tokens` defaults to the benchmark's. A rerun into the same `out_dir` continues
     where the last one stopped. `on_batch(index)` is called after each batch is saved. Under `torchrun` every rank
     calls this; rank 0 returns the metrics, the other ranks an empty list.
     """
@@ -300,8 +303,10 @@ def evaluate(
         samples = samples[:limit]
     _unique_ids(samples, bench.name)
     if isinstance(model, EvalModel):
-        if template is not None or image_aspect is not None or dtype is not None:
-            raise ValueError("template, image_aspect and dtype apply when loading; set them on the EvalModel instead")
+        if template is not None or image_aspect is not None or dtype is not None or num_visual_tokens is not None:
+            raise ValueError(
+                "template, image_aspect, dtype and num_visual_tokens apply when loading; set them on the EvalModel"
+            )
         loaded = model
     else:
         loaded = load_for_eval(
@@ -310,6 +315,7 @@ def evaluate(
             device=device if device is not None else default_device(shard),
             template=template,
             image_aspect=image_aspect,
+            num_visual_tokens=num_visual_tokens,
         )
     run_name = run_name or loaded.name
     max_new = max_new_tokens or bench.max_new_tokens
@@ -322,6 +328,8 @@ def evaluate(
         "template": loaded.template,
         "image_aspect": loaded.image_aspect,
         "max_new_tokens": max_new,
+        "num_visual_tokens": int(loaded.model.num_visual_tokens),
+        **bench.run_settings(),
     }
     if shard.is_main:
         _check_settings(out, settings, overwrite)

@@ -10,9 +10,10 @@ figures. `best_configuration`, `frontier` and `advise` take any of them.
 - `LatencyCost`: seconds measured by `python -m bench.latency` (prefill, decode or both).
 
 Hook for compressors with pre-fusion layers or in-LLM pruning: a compressor declares them as attributes,
-`prefusion_layers: int` (LLaVA-Mini-style layers of the LLM's shape before the LLM) and `llm_pruning:
-LLMPruning | tuple[int, float] | None` (FastV-style (K, R)); `compressor_stage_costs` reads them, and the FLOPs model
-counts them, with no change here.
+`prefusion_layers: int` (LLaVA-Mini-style layers of the LLM's shape before the LLM), `llm_pruning:
+LLMPruning | tuple[int, float] | None` (FastV-style (K, R)) and `projected_tokens: int` (tokens the projector runs on,
+when not the V it outputs: M3 projects every patch, then pools); `compressor_stage_costs` reads them, and the FLOPs
+model counts them, with no change here.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class CompressorCost:
     out_dim: int
     prefusion_layers: int = 0
     pruning: LLMPruning | None = None
+    projected_tokens: int | None = None
 
 
 @lru_cache(maxsize=256)
@@ -68,6 +70,7 @@ def compressor_stage_costs(name: str, vision: VisionShape, llm: LLMShape, tokens
         out_dim=int(compressor.out_dim),
         prefusion_layers=int(getattr(compressor, "prefusion_layers", 0) or 0),
         pruning=pruning,
+        projected_tokens=getattr(compressor, "projected_tokens", None),
     )
 
 
@@ -153,6 +156,7 @@ class StageFlopsCost:
             projector=self.projector,
             prefusion=PreFusion(prefusion) if prefusion else None,
             pruning=pruning,
+            projected_tokens=compressor.projected_tokens,
         )
 
     def __call__(self, n_b: float, text_tokens: float, v: float) -> float:

@@ -236,9 +236,12 @@ def inference_cost(
     projector: str = "mlp2x_gelu",
     prefusion: PreFusion | None = None,
     pruning: LLMPruning | None = None,
+    projected_tokens: int | None = None,
 ) -> InferenceCost:
     """Cost of every stage; `text_tokens` (Q) is also the question the query pass reads when `needs_query`.
 
+    `projected_tokens`: tokens the projector runs on when not the V compressed ones (M3 projects every patch, then
+    pools).
     `prefusion` adds LLaVA-Mini's pre-fusion layers (and the projection of the uncompressed tokens they read);
     `pruning` applies FastV's in-LLM pruning to prefill and decode. Both default to off (the paper's pipeline).
     """
@@ -255,7 +258,9 @@ def inference_cost(
         vision=vision_tower_flops(vision),
         query=query_pass_flops(llm, text_tokens) if needs_query else 0,
         compressor=int(compressor_flops),
-        projector=projector_flops(in_dim, llm.hidden_size, visual_tokens, projector),
+        projector=projector_flops(
+            in_dim, llm.hidden_size, visual_tokens if projected_tokens is None else projected_tokens, projector
+        ),
         prefusion=fusion,
         prefill=prefill_flops(llm, prompt, pruning, visual_tokens),
         decode=decode_flops(llm, prompt, generated_tokens, pruning, visual_tokens),

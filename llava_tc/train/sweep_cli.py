@@ -41,7 +41,9 @@ def _plan(sweep: Sweep, slurm: bool) -> int:
         for step in run.steps:
             print(("# done: " if step.done else "") + step.shell())
     per = ", ".join(f"{name}: {count}" for name, count in counts.items())
+    evaluations = sum(run.evaluations for run in runs)
     print(f"# {len(runs)} runs ({per}), {sum(run.done for run in runs)} finished")
+    print(f"# {len(runs)} trainings, {evaluations} evaluations (run x token count, each on every benchmark)")
     return 0
 
 

@@ -14,6 +14,9 @@ from llava_tc.model.compressors.base import (
     achievable_square_counts,
 )
 from llava_tc.model.compressors.identity import IdentityCompressor
+from llava_tc.model.compressors.llava_mini import LlavaMiniCompressor
+from llava_tc.model.compressors.m3 import M3Compressor
+from llava_tc.model.compressors.nested import NestedCompressor, is_nested
 from llava_tc.model.compressors.pool import PoolCompressor
 from llava_tc.model.compressors.quecc import QueCC
 from llava_tc.model.compressors.registry import (
@@ -22,12 +25,17 @@ from llava_tc.model.compressors.registry import (
     list_compressors,
     register_compressor,
 )
+from llava_tc.model.compressors.resampler import ResamplerCompressor
 from llava_tc.model.compressors.tokenpacker import TokenPackerCompressor
 
 __all__ = [
     "IdentityCompressor",
+    "LlavaMiniCompressor",
+    "M3Compressor",
+    "NestedCompressor",
     "PoolCompressor",
     "QueCC",
+    "ResamplerCompressor",
     "TokenCompressor",
     "TokenPackerCompressor",
     "VisionFeatures",
@@ -35,6 +43,7 @@ __all__ = [
     "achievable_square_counts",
     "build_compressor",
     "get_compressor_class",
+    "is_nested",
     "list_compressors",
     "register_compressor",
 ]
