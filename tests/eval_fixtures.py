@@ -14,9 +14,9 @@ import torch
 from transformers import PreTrainedTokenizerFast
 
 from llava_tc.data.synthetic import generate_synthetic
-from llava_tc.demo.tokenizer import build_word_tokenizer, dataset_texts
 from llava_tc.eval.loading import EvalModel, wrap_model
 from llava_tc.model import LlavaTCForConditionalGeneration, build_model
+from llava_tc.tokenizer import build_word_tokenizer, dataset_texts
 from llava_tc.tokens import add_image_token
 from tests.tiny import IMAGE_SIZE, clip_config, llama_config
 

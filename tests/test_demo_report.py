@@ -148,7 +148,7 @@ def test_word_tokenizer_round_trips_and_passes_the_template_check(tmp_path: Path
 
     from llava_tc.data.encoding import check_template, encode_turns
     from llava_tc.data.templates import Turn, get_template
-    from llava_tc.demo.tokenizer import build_word_tokenizer
+    from llava_tc.tokenizer import build_word_tokenizer
     from llava_tc.tokens import add_image_token
 
     build_word_tokenizer(["What color is the square?", "red", "A red circle, left of a blue square."]).save_pretrained(

@@ -24,7 +24,6 @@ import yaml
 from llava_tc.demo.grid import BENCHMARK, TOWER_DIR, DemoPlan, run_id, sweep_spec
 from llava_tc.demo.progress import GridProgress, logged_step
 from llava_tc.demo.resources import MemoryWatch, Timings
-from llava_tc.demo.tokenizer import build_demo_tokenizer
 from llava_tc.train.sweep import PlannedRun, Step, Sweep
 
 SETTINGS_FILE = "demo_settings.json"
@@ -80,10 +79,11 @@ def _make_dataset(plan: DemoPlan, data_dir: Path, seed: int) -> None:
 
 
 def _make_tokenizer(out: Path) -> None:
-    from llava_tc.eval.benchmarks.base import SHORT_ANSWER_PROMPT
+    """The word-level tokenizer of `llava-tc tokenizer build` over the dataset folder."""
+    from llava_tc.tokenizer import build_word_tokenizer, dataset_texts
 
     if not (out / "tokenizer" / "tokenizer.json").is_file():
-        build_demo_tokenizer(out / "data", out / "tokenizer", extra_texts=[SHORT_ANSWER_PROMPT])
+        build_word_tokenizer(dataset_texts(out / "data")).save_pretrained(out / "tokenizer")
 
 
 def _run_costs(plan: DemoPlan, runs: list[PlannedRun]) -> dict[str, float]:
@@ -233,7 +233,7 @@ def _train_and_evaluate(
 def _pretrain_tower(plan: DemoPlan, out: Path, seed: int) -> None:
     """One thread like the runs: a second OpenMP thread saves a quarter of this step on an idle machine and can cost
     ten times that on a busy one."""
-    from llava_tc.demo.tower import TowerSettings, pretrain_tower
+    from llava_tc.tower import TowerSettings, finished_report, pretrain_tower, scenes_data, tower_processor
 
     settings = TowerSettings(
         steps=plan.tower_steps,
@@ -241,7 +241,12 @@ def _pretrain_tower(plan: DemoPlan, out: Path, seed: int) -> None:
         learning_rate=plan.tower_learning_rate,
         grid_size=plan.grid_size,
     )
-    report = pretrain_tower(plan.vision_config(), out / "data", out / TOWER_DIR, settings, seed)
+    vision = plan.vision_config()
+    report = finished_report(out / TOWER_DIR)  # reused before any image is decoded
+    if report is None:
+        processor = tower_processor(vision)
+        train, held_out = (scenes_data(out / "data", split, processor, plan.grid_size) for split in ("train", "eval"))
+        report = pretrain_tower(vision, train, held_out, out / TOWER_DIR, settings, seed, processor)
     accuracy = ", ".join(f"{name} {value:.1%}" for name, value in report["held_out_accuracy"].items())
     print(f"[demo] tower held-out accuracy of its heads: {accuracy}", flush=True)
 

@@ -446,9 +446,12 @@ def write_report(
 
 
 def _tower_report(out: Path) -> dict[str, Any]:
-    from llava_tc.demo.tower import REPORT_FILE as TOWER_REPORT
+    from llava_tc.tower import finished_report
 
-    return json.loads((out / TOWER_DIR / TOWER_REPORT).read_text(encoding="utf-8"))
+    report = finished_report(out / TOWER_DIR)
+    if report is None:
+        raise FileNotFoundError(f"{out / TOWER_DIR}: no finished tower (its report is missing)")
+    return report
 
 
 def _header(

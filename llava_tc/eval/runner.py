@@ -30,6 +30,7 @@ from llava_tc.constants import IMAGE_TOKEN
 from llava_tc.data.collator import LlavaCollator
 from llava_tc.data.images import load_image, to_rgb
 from llava_tc.data.templates import Turn
+from llava_tc.eval.answer_check import check_answers
 from llava_tc.eval.answers import ANSWERS_FILE, AnswerWriter, collect_answers, merge_answers, shard_file
 from llava_tc.eval.benchmarks import Benchmark, EvalSample, Metric, get_benchmark
 from llava_tc.eval.distributed import Shard, current_shard, default_device
@@ -382,6 +383,9 @@ def score_answers(
     A split without ground truth (a test split scored by the benchmark's server) gets its submission file and no
     metrics; without a submission file the scorer's error stands.
     """
+    answer_check = check_answers(answers[s.id] for s in samples if s.id in answers)
+    if answer_check.flag is not None:
+        logger.warning("%s %s, run %s: %s", bench.name, split, run_name, answer_check.message())
     submission = bench.write_submission(samples, answers, out_dir)
     try:
         metrics = bench.score(samples, answers)
@@ -399,6 +403,7 @@ def score_answers(
         "num_samples": len(samples),
         "submission": str(submission) if submission is not None else None,
         "metrics": [{"name": m.name, "value": m.value, "n": m.n} for m in metrics],
+        "answer_check": answer_check.to_dict(),
         "timestamp": utc_now(),
     }
     pending = out_dir / PENDING_ROWS_FILE
