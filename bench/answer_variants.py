@@ -349,6 +349,19 @@ def _synthetic(name: str, rng: random.Random, n: int) -> Generated:
     return samples, answers
 
 
+def _custom(name: str, rng: random.Random, n: int) -> Generated:
+    """A custom question file scored by the `vqa` metric (the one whose protocols differ): ten human answers, or now
+    and then a single gold answer."""
+    samples, answers = [], {}
+    for i in range(n):
+        key = rng.choice(list(_VQA_ANSWERS))
+        gold = _vqa_humans(rng, key) if rng.random() < 0.7 else [_VQA_ANSWERS[key][0]]
+        meta = {"metric": "vqa", "answers": gold, "options": [], "category": rng.choice(("a", "b")), "question": "q"}
+        samples.append(EvalSample(f"{name}-{i}", None, "q", meta))
+        answers[f"{name}-{i}"] = _vqa_prediction(rng, key)
+    return samples, answers
+
+
 GENERATORS: dict[str, Callable[[str, random.Random, int], Generated]] = {
     "vqav2": _vqa,
     "vizwiz": _vqa,
@@ -365,6 +378,7 @@ GENERATORS: dict[str, Callable[[str, random.Random, int], Generated]] = {
     "mmmu": _mmmu,
     "mathvista": _mathvista,
     "synthetic": _synthetic,
+    "custom": _custom,
 }
 
 

@@ -7,6 +7,7 @@ V = 1, 16, 144, 576 are all valid) and a Qwen2-like LLM. Every comparison is int
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -27,7 +28,9 @@ from bench.setups import (
 )
 from llava_tc.model.query import QueryEncoder
 
-COMPRESSORS = ("pool", "tokenpacker", "quecc")
+COMPRESSORS = ("pool", "tokenpacker", "quecc", "resampler", "m3", "llava_mini")
+# One training step at one V: a nested compressor trains that scale only (its nested step is measured separately).
+SINGLE_COUNT_OPTIONS: dict[str, Callable[[int], dict[str, Any]]] = {"m3": lambda count: {"scales": [count]}}
 
 
 @dataclass(frozen=True)
@@ -115,13 +118,19 @@ def compressor_steps(config: CpuConfig) -> dict[str, Any]:
     """(b) step time of every compressor at each V, and QueCC in both query modes at V = 16, against identity."""
     side = config.tower.image_size // config.tower.patch_size
     steps = {}
-    models = {f"identity@{side * side}": ("identity", None, "llm_last")}
+    models = {f"identity@{side * side}": ("identity", None, "llm_last", {})}
     for name in COMPRESSORS:
         for count in config.token_counts:
-            models[f"{name}@{count}"] = (name, count, "llm_last")
-    models["quecc_embed_mean@16"] = ("quecc", 16, "embed_mean")
-    for label, (name, count, source) in models.items():
-        model = build_ours(config.tower, config.llm, name, count, query_source=source)
+            options = SINGLE_COUNT_OPTIONS[name](count) if name in SINGLE_COUNT_OPTIONS else {}
+            models[f"{name}@{count}"] = (name, count, "llm_last", options)
+    models["quecc_embed_mean@16"] = ("quecc", 16, "embed_mean", {})
+    # Nested training steps over the suite's counts: M3 runs the LLM once per scale, MQT once (a drawn prefix).
+    counts, largest = list(config.token_counts), max(config.token_counts)
+    nested = "@" + "/".join(str(count) for count in counts)
+    models[f"m3_nested{nested}"] = ("m3", largest, "llm_last", {"scales": counts})
+    models[f"resampler_nested{nested}"] = ("resampler", largest, "llm_last", {"nested": True, "nested_counts": counts})
+    for label, (name, count, source, options) in models.items():
+        model = build_ours(config.tower, config.llm, name, count, query_source=source, compressor_options=options)
         batch = training_batch(model, config.train_batch, config.layout)
         steps[label], _ = train_step_fn(model, model.vision_tower, batch)
     samples = interleaved(steps, config.warmup, config.repeats)

@@ -20,11 +20,11 @@ from transformers import CLIPVisionConfig, LlamaConfig
 
 from bench.harness import interleaved, machine_description, paired_ratio, summarize, write_results
 from llava_tc.data.synthetic import generate_synthetic
-from llava_tc.demo.tokenizer import build_word_tokenizer, dataset_texts
 from llava_tc.eval.benchmarks import get_benchmark
 from llava_tc.eval.loading import EvalModel, wrap_model
 from llava_tc.eval.runner import AnswerGenerator, answer_batches, evaluate
 from llava_tc.model import build_model
+from llava_tc.tokenizer import build_word_tokenizer, dataset_texts
 from llava_tc.tokens import add_image_token
 
 RESULTS = Path(__file__).parent / "results"

@@ -13,6 +13,8 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("llava_tc.info", "print library versions and the registered compressors, projectors and benchmarks"),
     "data": ("llava_tc.data.cli", "dataset tools (synthetic dataset generation, validation)"),
+    "tokenizer": ("llava_tc.tokenizer.cli", "build an offline word-level or BPE tokenizer from a dataset's text"),
+    "tower": ("llava_tc.tower.cli", "pretrain a small CLIP vision tower on your own image-caption pairs"),
     "train": ("llava_tc.train.cli", "train a model (pretrain, finetune or lora stage)"),
     "merge-lora": ("llava_tc.train.merge_cli", "merge a LoRA run's adapters into a full model"),
     "sweep": ("llava_tc.train.sweep_cli", "plan, run or inspect a sweep over LLM sizes x token counts"),

@@ -14,13 +14,21 @@ import torch
 from transformers import PreTrainedTokenizerFast
 
 from llava_tc.data.synthetic import generate_synthetic
-from llava_tc.demo.tokenizer import build_word_tokenizer, dataset_texts
 from llava_tc.eval.loading import EvalModel, wrap_model
 from llava_tc.model import LlavaTCForConditionalGeneration, build_model
+from llava_tc.tokenizer import build_word_tokenizer, dataset_texts
 from llava_tc.tokens import add_image_token
 from tests.tiny import IMAGE_SIZE, clip_config, llama_config
 
-COMPRESSORS: dict[str, int | None] = {"identity": None, "pool": 4, "tokenpacker": 9, "quecc": 4}
+COMPRESSORS: dict[str, int | None] = {
+    "identity": None,
+    "pool": 4,
+    "tokenpacker": 9,
+    "quecc": 4,
+    "resampler": 9,
+    "m3": 16,
+    "llava_mini": 4,
+}
 
 
 @functools.lru_cache(maxsize=2)

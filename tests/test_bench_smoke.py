@@ -2,6 +2,7 @@
 
 import json
 
+from bench.cpu_suite import COMPRESSORS
 from bench.run import main
 
 
@@ -16,10 +17,10 @@ def test_cpu_suite_smoke_writes_results(tmp_path) -> None:
     assert train["ratio_ours_over_hf"]["median"] > 0
     assert set(payload["b_compressors"]["step_s"]) == {
         "identity@144",
-        "pool@16",
-        "tokenpacker@16",
-        "quecc@16",
+        *(f"{name}@16" for name in COMPRESSORS),
         "quecc_embed_mean@16",
+        "m3_nested@16",
+        "resampler_nested@16",
     }
     assert payload["c_query_pass"]["lm_head_calls_during_query_pass"] == 0
     assert all(generation["identical_outputs"] for generation in payload["d_generation"].values())

@@ -33,9 +33,12 @@ def test_registry_lists_every_method() -> None:
         "divprune",
         "fastv",
         "identity",
+        "llava_mini",
+        "m3",
         "pool",
         "quecc",
         "random",
+        "resampler",
         "tokenpacker",
         "visionzip",
     ]
@@ -110,9 +113,8 @@ def test_impossible_count_lists_the_valid_ones(name: str) -> None:
 
 
 def test_unknown_compressor_lists_the_known_ones() -> None:
-    with pytest.raises(
-        ValueError, match=r"unknown compressor 'mlp'.*identity, pool, quecc, random, tokenpacker, visionzip"
-    ):
+    known = "identity, llava_mini, m3, pool, quecc, random, resampler, tokenpacker, visionzip"
+    with pytest.raises(ValueError, match=rf"unknown compressor 'mlp'.*{known}"):
         build_compressor("mlp", GEOMETRY, 4)
 
 

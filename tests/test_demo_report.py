@@ -136,7 +136,9 @@ def test_sweep_file_holds_valid_train_configs_for_every_run(tmp_path: Path):
     assert plan.num_runs == 24 and len(plan.sizes) >= 3 and len(plan.token_counts) >= 4
     params = [s.hidden_size**2 * s.num_layers for s in plan.sizes]
     assert max(params) / min(params) >= 10
-    config = config_from_dict({**spec["base"], "stage": "full", "output_dir": str(tmp_path / "r")})
+    llm = next(iter(spec["llms"].values()))  # the base holds no LLM: each grid row adds its own
+    model = {**spec["base"]["model"], **llm}
+    config = config_from_dict({**spec["base"], "model": model, "stage": "full", "output_dir": str(tmp_path / "r")})
     assert config.training.seed == 3 and config.model.tokenizer == str(tmp_path.resolve() / "tokenizer")
     assert run_id("quecc", plan.sizes[0], 4) == f"quecc-{plan.sizes[0].name}-v4"
 
@@ -146,7 +148,7 @@ def test_word_tokenizer_round_trips_and_passes_the_template_check(tmp_path: Path
 
     from llava_tc.data.encoding import check_template, encode_turns
     from llava_tc.data.templates import Turn, get_template
-    from llava_tc.demo.tokenizer import build_word_tokenizer
+    from llava_tc.tokenizer import build_word_tokenizer
     from llava_tc.tokens import add_image_token
 
     build_word_tokenizer(["What color is the square?", "red", "A red circle, left of a blue square."]).save_pretrained(

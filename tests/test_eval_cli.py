@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from llava_tc.cli import main
 from llava_tc.eval.answers import ANSWERS_FILE
@@ -70,3 +71,35 @@ def test_errors_name_the_folder_and_the_fix(tmp_path: Path, data_dir: Path, caps
     (pretrain / "mm_projector.safetensors").write_bytes(b"")
     with pytest.raises(FileNotFoundError, match="pretrain run"):
         load_for_eval(pretrain)
+
+
+def test_one_nested_run_is_evaluated_at_each_trained_count(tmp_path: Path, data_dir: Path) -> None:
+    """`--num-visual-tokens V` on one m3 run directory: the model and processor serve V, the results table gets one
+    run per count with its V, and a resumed output folder refuses another V."""
+    run_dir = save_run(data_dir, tmp_path / "tiny-m3", "m3")
+    results = tmp_path / "results.csv"
+    for count in (1, 4, 16):
+        args = ["eval", "--model", str(run_dir), "--benchmark", "synthetic", "--data-root", str(data_dir)]
+        args += ["--out", str(tmp_path / f"v{count}"), "--results", str(results), "--limit", "4", "--no-progress"]
+        args += ["--max-new-tokens", "3", "--num-visual-tokens", str(count)]
+        assert main(args) == 0
+    rows = [row for row in read_results(results) if row.metric == "accuracy"]
+    assert [(row.run, row.num_visual_tokens, row.compressor) for row in rows] == [
+        ("tiny-m3-v1", 1, "m3"),
+        ("tiny-m3-v4", 4, "m3"),
+        ("tiny-m3", 16, "m3"),
+    ]
+    loaded = load_for_eval(run_dir, num_visual_tokens=4)
+    assert loaded.model.num_visual_tokens == loaded.processor.num_image_tokens == 4
+    prompt = loaded.processor(text="<image>\nhi", images=[Image.new("RGB", (8, 8))])
+    assert int((prompt["input_ids"] == loaded.model.config.image_token_id).sum()) == 4
+    args = ["eval", "--model", str(run_dir), "--benchmark", "synthetic", "--data-root", str(data_dir)]
+    args += ["--out", str(tmp_path / "v1"), "--limit", "4", "--no-progress", "--num-visual-tokens", "4"]
+    assert main(args) == 1  # answers of V = 1 are not resumed at V = 4
+    args = ["eval", "--model", str(run_dir), "--benchmark", "synthetic", "--data-root", str(data_dir)]
+    assert main([*args, "--out", str(tmp_path / "v25"), "--num-visual-tokens", "25"]) == 1  # not a trained scale
+
+
+def test_num_visual_tokens_on_a_single_count_run_is_a_clear_error(run_dir: Path, capsys) -> None:
+    with pytest.raises(ValueError, match="needs a nested compressor"):
+        load_for_eval(run_dir, num_visual_tokens=1)

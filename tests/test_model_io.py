@@ -8,7 +8,7 @@ from llava_tc.model import LlavaTCConfig, LlavaTCForConditionalGeneration, build
 from tests.batches import mixed_batch
 from tests.tiny import clip_config, llama_config, qwen2_config, siglip_config
 
-SETTINGS = {"identity": None, "pool": 4, "tokenpacker": 9, "quecc": 1}
+SETTINGS = {"identity": None, "pool": 4, "tokenpacker": 9, "quecc": 1, "resampler": 9, "m3": 4, "llava_mini": 4}
 
 
 @pytest.mark.parametrize("compressor", list(SETTINGS))

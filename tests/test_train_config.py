@@ -10,8 +10,9 @@ import pytest
 import yaml
 from torch import nn
 
-from llava_tc.train.arguments import add_config_arguments, config_from_args, load_config
+from llava_tc.train.arguments import load_config
 from llava_tc.train.checkpoints import COMPLETE, latest_complete_checkpoint, write_done
+from llava_tc.train.flags import add_config_arguments, config_from_args
 from llava_tc.train.stages import apply_trainable, format_parameter_table, parameter_table, trainable_components
 from llava_tc.train.sweep import Sweep
 
@@ -58,7 +59,7 @@ def test_json_file_and_resolved_dump_round_trip(tmp_path):
     [
         ({**MINIMAL, "training": {"learning_rte": 1}}, "learning_rte"),
         ({**MINIMAL, "optimizer": {}}, "optimizer"),
-        ({**MINIMAL, "stage": "warmup"}, "stage must be one of"),
+        ({**MINIMAL, "stage": "warmup"}, "stage = 'warmup': Input should be 'pretrain'"),
         ({"model": {"vision": "clip", "llm_config": {"model_type": "qwen2"}}, "data": {"data": ["x"]}}, "tokenizer"),
         ({"model": {"llm": "qwen"}, "data": {"data": ["x"]}}, "vision"),
     ],
@@ -108,7 +109,8 @@ def test_trainable_override_and_unknown_component():
 def _checkpoint(run: Path, step: int, complete: bool) -> Path:
     folder = run / f"checkpoint-{step}"
     folder.mkdir(parents=True)
-    (folder / "trainer_state.json").write_text("{}")
+    for name in ("trainer_state.json", "model.safetensors", "optimizer.pt", "scheduler.pt", "rng_state.pth"):
+        (folder / name).write_text("{}")
     if complete:
         (folder / COMPLETE).write_text("{}")
     return folder
@@ -123,6 +125,8 @@ def test_latest_complete_checkpoint_skips_half_written(tmp_path):
     assert latest_complete_checkpoint(tmp_path) == good
     (good / "trainer_state.json").unlink()  # marker but no state: not complete either
     assert latest_complete_checkpoint(tmp_path).name == "checkpoint-9"
+    (tmp_path / "checkpoint-9" / "optimizer.pt").unlink()  # no optimizer state: the schedule would restart
+    assert latest_complete_checkpoint(tmp_path).name == "checkpoint-2"
 
 
 def test_done_is_atomic_json(tmp_path):

@@ -19,6 +19,7 @@ from transformers import TrainerCallback
 
 from llava_tc.model import LlavaTCForConditionalGeneration
 from llava_tc.train import train
+from llava_tc.train.checkpoints import COMPLETE, STAGING, Layout, problems
 from tests.train_scripts.common import tiny_config
 
 pytest_plugins = ["tests.train_scripts.fixtures"]
@@ -102,6 +103,21 @@ def test_saved_model_reloads_and_matches_plain(deepspeed_runs, plain_runs, world
     assert set(reloaded) == set(plain)
     worst = max((reloaded[k] - plain[k]).abs().max().item() for k in plain)
     assert worst <= 1e-4, worst
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("world", [1, 2])
+@pytest.mark.parametrize("run", ["zero2-full", "zero3-full", "zero3-pretrain"])
+def test_deepspeed_checkpoints_are_sealed_whole(deepspeed_runs, world, run):
+    """Issue 14: DeepSpeed's folder (`latest`, `global_stepN/`, one optimizer shard per rank) is staged, verified and
+    sealed with the rest; resume would refuse it without a shard."""
+    checkpoint = deepspeed_runs[world] / run / f"checkpoint-{STEPS}"
+    layout = Layout(deepspeed=True, partial=run.endswith("pretrain"), world_size=world)
+    assert problems(checkpoint, layout) == []
+    sealed = json.loads((checkpoint / COMPLETE).read_text())["files"]
+    shards = [name for name in sealed if name.startswith(f"global_step{STEPS}/") and name.endswith("optim_states.pt")]
+    assert len(shards) == world, sealed
+    assert not (deepspeed_runs[world] / run / STAGING).exists()
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ import pytest
 from transformers import TrainerCallback
 
 from llava_tc.train import train
-from llava_tc.train.checkpoints import COMPLETE, latest_complete_checkpoint
+from llava_tc.train.checkpoints import COMPLETE, Layout, latest_complete_checkpoint
 from tests.train_scripts.common import tiny_config
 
 pytest_plugins = ["tests.train_scripts.fixtures"]
@@ -42,7 +42,8 @@ def test_kill_and_resume_matches_straight_run(train_assets, tmp_path, stage):
     config = tiny_config(train_assets, run_dir, stage, "quecc", **options)
     with pytest.raises(Killed):
         train(config, callbacks=[KillAt(KILL_AT)])
-    assert latest_complete_checkpoint(run_dir).name == f"checkpoint-{SAVE_EVERY}"
+    layout = Layout(partial=stage == "lora")
+    assert latest_complete_checkpoint(run_dir, layout).name == f"checkpoint-{SAVE_EVERY}"
     assert not (run_dir / "DONE").exists()
     # A newer checkpoint interrupted mid-write: no COMPLETE marker and a truncated state file.
     torn = run_dir / f"checkpoint-{2 * SAVE_EVERY}"

@@ -80,7 +80,7 @@ def test_init_from_an_hf_llava_folder_points_at_the_import_command(tmp_path: Pat
 
 def test_allow_new_weights_names_are_checked_with_the_config(tmp_path: Path) -> None:
     values = {"model": {"init_from": "x", "allow_new_weights": ["projecter"]}, "data": {"data": ["d.json"]}}
-    with pytest.raises(ValueError, match=r"allow_new_weights: unknown component\(s\) \['projecter'\]"):
+    with pytest.raises(ValueError, match=r"allow_new_weights = \[.projecter.\]: unknown component\(s\)"):
         load_config(values)
 
 

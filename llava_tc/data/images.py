@@ -14,18 +14,16 @@ import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from llava_tc.choices import ASPECTS, Aspect
 from llava_tc.data.errors import BadSampleError
 
 logger = logging.getLogger(__name__)
-
-Aspect = Literal["pad", "resize", "crop"]
-ASPECTS: tuple[str, ...] = ("pad", "resize", "crop")
 
 
 def to_rgb(image: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:

@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
+from llava_tc.choices import BAD_SAMPLE_POLICIES, BadSamplePolicy
 from llava_tc.data.encoding import TokenizationMismatchError, truncate
 from llava_tc.data.errors import BAD_SAMPLE_REASONS, BadSampleError, DataError
 from llava_tc.data.images import load_image
-from llava_tc.data.records import BAD_SAMPLE_POLICIES, BadSamplePolicy, DataSource, RecordIndex
+from llava_tc.data.records import DataSource, RecordIndex
 from llava_tc.data.templates import TemplateError
 
 if TYPE_CHECKING:

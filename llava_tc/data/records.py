@@ -14,18 +14,16 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
+from llava_tc.choices import BadSamplePolicy
 from llava_tc.data.conversation import ParsedRecord, parse_record
 from llava_tc.data.errors import BadSampleError
 from llava_tc.data.images import resolve_image_path
 
 logger = logging.getLogger(__name__)
-
-BadSamplePolicy = Literal["raise", "skip"]
-BAD_SAMPLE_POLICIES: tuple[str, ...] = ("raise", "skip")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="a ~1-minute smoke version: fewer runs, scenes and steps")
     parser.add_argument("--seed", type=int, default=0, help="seed of the dataset, the training runs and the bootstrap")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (one line per run instead)")
+    parser.add_argument(
+        "--compressors",
+        default=None,
+        help="comma-separated registered compressors (default: the plan's, pool,quecc), e.g. pool,quecc,m3,llava_mini; "
+        "a nested one (m3) trains once per LLM and is evaluated at every V",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,6 +38,12 @@ def run(args: argparse.Namespace) -> int:
     # (the runs use one DataLoader worker).
     torch.set_num_threads(1)
     plan = PLANS["quick" if args.quick else "default"]
+    if args.compressors:
+        try:
+            plan = plan.with_compressors([name.strip() for name in args.compressors.split(",") if name.strip()])
+        except ValueError as exc:
+            print(f"error: {exc}")
+            return 2
     print(
         f"llava-tc demo: plan {plan.name!r}, {plan.num_runs} runs, seed {args.seed}, output {os.path.abspath(args.out)}"
     )

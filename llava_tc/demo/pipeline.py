@@ -21,11 +21,10 @@ from pathlib import Path
 
 import yaml
 
-from llava_tc.demo.grid import BENCHMARK, TOWER_DIR, DemoPlan, sweep_spec
+from llava_tc.demo.grid import BENCHMARK, TOWER_DIR, DemoPlan, run_id, sweep_spec
 from llava_tc.demo.progress import GridProgress, logged_step
 from llava_tc.demo.resources import MemoryWatch, Timings
-from llava_tc.demo.tokenizer import build_demo_tokenizer
-from llava_tc.train.sweep import Step, Sweep
+from llava_tc.train.sweep import PlannedRun, Step, Sweep
 
 SETTINGS_FILE = "demo_settings.json"
 RESULTS_FILE = "results.jsonl"
@@ -80,26 +79,24 @@ def _make_dataset(plan: DemoPlan, data_dir: Path, seed: int) -> None:
 
 
 def _make_tokenizer(out: Path) -> None:
-    from llava_tc.eval.benchmarks.base import SHORT_ANSWER_PROMPT
+    """The word-level tokenizer of `llava-tc tokenizer build` over the dataset folder."""
+    from llava_tc.tokenizer import build_word_tokenizer, dataset_texts
 
     if not (out / "tokenizer" / "tokenizer.json").is_file():
-        build_demo_tokenizer(out / "data", out / "tokenizer", extra_texts=[SHORT_ANSWER_PROMPT])
+        build_word_tokenizer(dataset_texts(out / "data")).save_pretrained(out / "tokenizer")
 
 
-def _run_costs(plan: DemoPlan) -> dict[str, float]:
+def _run_costs(plan: DemoPlan, runs: list[PlannedRun]) -> dict[str, float]:
     """Relative cost per run for the ETA. At this size a training step is mostly fixed overhead (data, the vision
     tower, many tiny kernels), so the LLM's work N x sequence length adds at most half again on top (measured: the
-    largest run takes about 1.5x the smallest)."""
-    from llava_tc.demo.grid import run_id
-
+    largest run takes about 1.5x the smallest). A nested run is counted once per count it evaluates."""
+    sizes = {size.name: size for size in plan.sizes}
     work = {
-        run_id(c, s, v): s.hidden_size**2 * s.num_layers * (30 + v)
-        for c in plan.compressors
-        for s in plan.sizes
-        for v in plan.token_counts
+        run.run_id: sizes[run.llm].hidden_size ** 2 * sizes[run.llm].num_layers * (30 + run.num_visual_tokens)
+        for run in runs
     }
     largest = max(work.values())
-    return {run: 1.0 + 0.5 * value / largest for run, value in work.items()}
+    return {run.run_id: (1.0 + 0.5 * work[run.run_id] / largest) * run.evaluations for run in runs}
 
 
 def _has_rows(results: Path, run: str) -> bool:
@@ -109,15 +106,38 @@ def _has_rows(results: Path, run: str) -> bool:
 
 
 @dataclass(frozen=True)
+class Evaluation:
+    """One evaluation of a trained run: its sweep step, its results-table run name, and V when the run is nested."""
+
+    step: Step
+    run_name: str
+    num_visual_tokens: int | None = None
+
+
+@dataclass(frozen=True)
 class RunJob:
-    """One grid run for a worker process: the sweep's training and evaluation steps, and where scores go."""
+    """One grid run for a worker process: the sweep's training step, its evaluations, and where scores go."""
 
     run_id: str
     train_step: Step
-    eval_step: Step
+    evaluations: tuple[Evaluation, ...]
     data_dir: Path
     results: Path
     eval_batch_size: int
+
+
+def run_job(run: PlannedRun, plan: DemoPlan, out: Path) -> RunJob:
+    """The demo job of a sweep run: a nested run is evaluated at each of its counts, under `run_id(...)` names."""
+    train_step, eval_steps = run.steps[0], run.steps[1:]
+    if run.eval_counts:
+        size = next(size for size in plan.sizes if size.name == run.llm)
+        evaluations = tuple(
+            Evaluation(step, run_id(run.compressor, size, count), count)
+            for step, count in zip(eval_steps, run.eval_counts, strict=True)
+        )
+    else:
+        evaluations = (Evaluation(eval_steps[-1], run.run_id),)
+    return RunJob(run.run_id, train_step, evaluations, out / "data", out / RESULTS_FILE, plan.eval_batch_size)
 
 
 @dataclass(frozen=True)
@@ -148,20 +168,23 @@ def train_and_evaluate(job: RunJob) -> RunOutcome:
             start = time.perf_counter()
             train(job.train_step.config_path)
             train_s = time.perf_counter() - start
-        if not (job.eval_step.done and _has_rows(job.results, job.run_id)):
+        for evaluation in job.evaluations:
+            if evaluation.step.done and _has_rows(job.results, evaluation.run_name):
+                continue
             start = time.perf_counter()
             metrics = evaluate(
                 train_dir,
                 BENCHMARK,
                 job.data_dir,
-                job.eval_step.out_dir,
+                evaluation.step.out_dir,
                 results_path=job.results,
-                run_name=job.run_id,
+                run_name=evaluation.run_name,
                 batch_size=job.eval_batch_size,
+                num_visual_tokens=evaluation.num_visual_tokens,
                 progress=False,
                 overwrite=True,
             )
-            eval_s = time.perf_counter() - start
+            eval_s = (eval_s or 0.0) + time.perf_counter() - start
             accuracy = next(m.value for m in metrics if m.name == "accuracy")
     return RunOutcome(job.run_id, train_s, eval_s, accuracy)
 
@@ -182,11 +205,8 @@ def _train_and_evaluate(
     sweep = Sweep.load(sweep_path)
     runs = sweep.runs()
     sweep.write_configs(runs)
-    jobs = [
-        RunJob(run.run_id, run.steps[0], run.steps[-1], out / "data", out / RESULTS_FILE, plan.eval_batch_size)
-        for run in runs
-    ]
-    bar = GridProgress(_run_costs(plan), enabled=progress)
+    jobs = [run_job(run, plan, out) for run in runs]
+    bar = GridProgress(_run_costs(plan, runs), enabled=progress)
     context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch's thread pools
     try:
         with ProcessPoolExecutor(max_workers=plan.parallel_runs, mp_context=context) as pool:
@@ -213,7 +233,7 @@ def _train_and_evaluate(
 def _pretrain_tower(plan: DemoPlan, out: Path, seed: int) -> None:
     """One thread like the runs: a second OpenMP thread saves a quarter of this step on an idle machine and can cost
     ten times that on a busy one."""
-    from llava_tc.demo.tower import TowerSettings, pretrain_tower
+    from llava_tc.tower import TowerSettings, finished_report, pretrain_tower, scenes_data, tower_processor
 
     settings = TowerSettings(
         steps=plan.tower_steps,
@@ -221,7 +241,12 @@ def _pretrain_tower(plan: DemoPlan, out: Path, seed: int) -> None:
         learning_rate=plan.tower_learning_rate,
         grid_size=plan.grid_size,
     )
-    report = pretrain_tower(plan.vision_config(), out / "data", out / TOWER_DIR, settings, seed)
+    vision = plan.vision_config()
+    report = finished_report(out / TOWER_DIR)  # reused before any image is decoded
+    if report is None:
+        processor = tower_processor(vision)
+        train, held_out = (scenes_data(out / "data", split, processor, plan.grid_size) for split in ("train", "eval"))
+        report = pretrain_tower(vision, train, held_out, out / TOWER_DIR, settings, seed, processor)
     accuracy = ", ".join(f"{name} {value:.1%}" for name, value in report["held_out_accuracy"].items())
     print(f"[demo] tower held-out accuracy of its heads: {accuracy}", flush=True)
 

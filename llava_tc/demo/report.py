@@ -358,22 +358,14 @@ def majority_rates(stats_path: Path) -> dict[str, float]:
 
 
 def question_prior_rates(data_dir: Path) -> dict[str, float]:
-    """A blind baseline stronger than the majority answer: answer each eval question with the most frequent training
-    answer to the same question text (what a model that learned the text perfectly but ignores the image can do)."""
-    from collections import Counter
+    """The question-prior blind baseline (`llava_tc.eval.baselines`) per type: each eval question answered with the
+    most frequent training answer to the same question text."""
+    from llava_tc.eval.baselines import question_answer_pairs, question_prior, question_text
 
-    from llava_tc.constants import IMAGE_TOKEN
-
-    answers: dict[str, Counter[str]] = {}
-    for record in json.loads((data_dir / "train.json").read_text(encoding="utf-8")):
-        turns = record["conversations"]
-        for human, gpt in zip(turns[::2], turns[1::2], strict=False):
-            answers.setdefault(human["value"].replace(IMAGE_TOKEN, "").strip(), Counter())[gpt["value"]] += 1
+    prior = question_prior(question_answer_pairs(json.loads((data_dir / "train.json").read_text(encoding="utf-8"))))
     right: dict[str, list[float]] = {}
     for record in json.loads((data_dir / "eval.json").read_text(encoding="utf-8")):
-        question = record["conversations"][0]["value"].replace(IMAGE_TOKEN, "").strip()
-        seen = answers.get(question)
-        guess = seen.most_common(1)[0][0] if seen else None
+        guess = prior.get(question_text(record["conversations"][0]["value"]))
         right.setdefault(record["question_type"], []).append(float(guess == record["answer"]))
     rates = {name: float(np.mean(values)) for name, values in right.items()}
     reasoning = [rates[t] for t in QUESTION_TYPES if t in rates and t != OCR_TYPE]
@@ -454,9 +446,12 @@ def write_report(
 
 
 def _tower_report(out: Path) -> dict[str, Any]:
-    from llava_tc.demo.tower import REPORT_FILE as TOWER_REPORT
+    from llava_tc.tower import finished_report
 
-    return json.loads((out / TOWER_DIR / TOWER_REPORT).read_text(encoding="utf-8"))
+    report = finished_report(out / TOWER_DIR)
+    if report is None:
+        raise FileNotFoundError(f"{out / TOWER_DIR}: no finished tower (its report is missing)")
+    return report
 
 
 def _header(

@@ -1,6 +1,7 @@
 """`llava-tc eval`: answer a benchmark's questions with a saved model, score them and record the scores.
 
     llava-tc eval --model RUN_DIR --benchmark synthetic --data-root DATASET_DIR --out OUT_DIR --results results.csv
+    llava-tc eval --model RUN_DIR --benchmark custom --questions my_test.jsonl --metric vqa --out OUT_DIR
     torchrun --nproc_per_node 8 -m llava_tc eval --model RUN_DIR --benchmark gqa --data-root /data/eval --out OUT
     llava-tc eval --model IDENTITY_RUN --compressor visionzip --num-visual-tokens 16 --benchmark ... (training-free)
 
@@ -11,17 +12,40 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-from llava_tc.eval.benchmarks import DEFAULT_PROTOCOL, PROTOCOLS, get_benchmark, list_benchmarks
+from llava_tc.eval.benchmarks import (
+    DATA_LAYOUTS,
+    DEFAULT_PROTOCOL,
+    PROTOCOLS,
+    Benchmark,
+    get_benchmark,
+    list_benchmarks,
+)
+from llava_tc.eval.benchmarks.custom import DEFAULT_METRIC, METRICS
+
+_CUSTOM_ONLY = ("questions", "metric", "prior_data")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="run directory or save_pretrained folder of a llava_tc model")
     parser.add_argument("--benchmark", required=True, choices=list_benchmarks(), metavar="NAME", help="%(choices)s")
-    parser.add_argument("--data-root", required=True, help="folder holding the benchmark's files (docs/benchmarks.md)")
+    parser.add_argument(
+        "--data-root",
+        default=None,
+        help="folder holding the benchmark's files, original or lmms-lab parquet (docs/benchmarks.md); for custom, "
+        "the folder its images are relative to (default: the question file's folder)",
+    )
+    parser.add_argument(
+        "--layout",
+        default="auto",
+        choices=DATA_LAYOUTS,
+        help="the data root's layout: the benchmark's original files, its lmms-lab parquet release, or auto "
+        "(parquet where found); default: %(default)s",
+    )
     parser.add_argument("--out", required=True, help="output folder: answers.jsonl, scores.json, submission file")
     parser.add_argument("--split", default=None, help="benchmark split (default: the benchmark's default split)")
     parser.add_argument(
@@ -30,6 +54,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=PROTOCOLS,
         help="scoring protocol: the benchmark's official one, or our lenient reading (docs/benchmarks.md); "
         "default: %(default)s",
+    )
+    parser.add_argument(
+        "--num-visual-tokens",
+        type=int,
+        default=None,
+        metavar="V",
+        help="with --compressor: the tokens it keeps; without: evaluate a nested run (m3, resampler with nested) "
+        "at another of its trained token counts (default: the count it was saved with); the run name becomes FOLDER-vV",
+    )
+    custom = parser.add_argument_group("custom benchmark (--benchmark custom; docs/evaluation.md)")
+    custom.add_argument("--questions", default=None, help="LLaVA question file: JSON lines of question_id, image, text")
+    custom.add_argument(
+        "--metric", default=None, choices=METRICS, help=f"how answers are scored (default: {DEFAULT_METRIC})"
+    )
+    custom.add_argument(
+        "--prior-data", default=None, help="training data (LLaVA JSON) for the question-prior blind baseline"
     )
     parser.add_argument("--results", default=None, help="results table to append to (.csv or .jsonl)")
     parser.add_argument("--run-name", default=None, help="`run` column of the results table (default: model folder)")
@@ -48,7 +88,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="apply this training-free compressor (random, visionzip, fastv, divprune, ...) instead of the run's own, "
         "e.g. on an identity run (docs/training_free.md)",
     )
-    parser.add_argument("--num-visual-tokens", type=int, default=None, help="V for --compressor (kept tokens)")
     parser.add_argument(
         "--compressor-option",
         action="append",
@@ -70,21 +109,39 @@ def parse_options(pairs: list[str]) -> dict[str, Any]:
     return options
 
 
+def benchmark_from_args(args: argparse.Namespace) -> tuple[Benchmark, Path]:
+    """The benchmark the arguments name, and its data root; options of another benchmark are an error."""
+    given = [name for name in _CUSTOM_ONLY if getattr(args, name) is not None]
+    if args.benchmark != "custom":
+        if given:
+            flags = ", ".join("--" + name.replace("_", "-") for name in given)
+            raise ValueError(f"{flags} apply to --benchmark custom only")
+        if args.data_root is None:
+            raise ValueError(f"--benchmark {args.benchmark} needs --data-root (docs/benchmarks.md lists its files)")
+        return get_benchmark(args.benchmark, args.protocol, data_layout=args.layout), Path(args.data_root)
+    if args.questions is None:
+        raise ValueError("--benchmark custom needs --questions FILE (JSON lines of question_id, image, text)")
+    options = {name: getattr(args, name) for name in given}
+    bench = get_benchmark("custom", args.protocol, data_layout=args.layout, **options)
+    return bench, Path(args.data_root) if args.data_root is not None else Path(args.questions).parent
+
+
 def run(args: argparse.Namespace) -> int:
     from llava_tc.eval.loading import CompressorSwap
     from llava_tc.eval.runner import evaluate
 
-    if args.compressor is None and (args.num_visual_tokens is not None or args.compressor_option):
-        print("error: --num-visual-tokens and --compressor-option apply with --compressor", file=sys.stderr)
+    if args.compressor is None and args.compressor_option:
+        print("error: --compressor-option applies with --compressor", file=sys.stderr)
         return 1
     try:
         swap = None
         if args.compressor is not None:
             swap = CompressorSwap(args.compressor, args.num_visual_tokens, parse_options(args.compressor_option))
+        bench, data_root = benchmark_from_args(args)
         metrics = evaluate(
             args.model,
-            get_benchmark(args.benchmark, args.protocol),
-            args.data_root,
+            bench,
+            data_root,
             args.out,
             split=args.split,
             batch_size=args.batch_size,
@@ -96,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
             image_aspect=args.image_aspect,
             dtype=args.dtype,
             device=args.device,
+            num_visual_tokens=args.num_visual_tokens if args.compressor is None else None,
             num_workers=args.num_workers,
             progress=not args.no_progress,
             overwrite=args.overwrite,

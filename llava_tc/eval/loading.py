@@ -25,6 +25,7 @@ from llava_tc.data.image_processor import image_processor_for
 from llava_tc.eval.distributed import Shard, default_device, local_rank
 from llava_tc.model.modeling import LlavaTCForConditionalGeneration
 from llava_tc.model.processing import LlavaTCProcessor
+from llava_tc.model.strict_load import load_pretrained_strict
 from llava_tc.tokens import add_image_token
 
 RUN_CONFIG = "config.yaml"
@@ -181,12 +182,14 @@ def load_for_eval(
     image_aspect: str | None = None,
     tokenizer: str | PreTrainedTokenizerBase | None = None,
     attn_implementation: str | None = None,
+    num_visual_tokens: int | None = None,
 ) -> EvalModel:
     """Load a run directory or any folder written by `save_pretrained` for evaluation.
 
     `template`/`image_aspect` override the run's processor; `tokenizer` (a folder or an object) replaces the folder's
-    own tokenizer. `device` defaults to this process's GPU (LOCAL_RANK) when there is one, else the CPU; `dtype` to
-    float32 on CPU and bf16 on GPU.
+    own tokenizer. `num_visual_tokens` serves another of a nested compressor's trained counts (model and processor;
+    the name becomes `FOLDER-vV` so the results table keeps one run per count). `device` defaults to this process's
+    GPU (LOCAL_RANK) when there is one, else the CPU; `dtype` to float32 on CPU and bf16 on GPU.
     """
     path = Path(path)
     if not (path / "config.json").is_file():
@@ -202,9 +205,14 @@ def load_for_eval(
     options: dict[str, Any] = {"dtype": resolve_dtype(dtype, device)}
     if attn_implementation is not None:
         options["attn_implementation"] = attn_implementation
-    model = LlavaTCForConditionalGeneration.from_pretrained(path, **options).to(device)
+    model = load_pretrained_strict(LlavaTCForConditionalGeneration, path, **options).to(device)
+    name = path.resolve().name
+    if num_visual_tokens is not None and num_visual_tokens != model.num_visual_tokens:
+        model.use_num_visual_tokens(num_visual_tokens)
+        name = f"{name}-v{num_visual_tokens}"
     processor = load_processor(path, model, template=template, image_aspect=image_aspect, tokenizer=tokenizer)
-    return wrap_processor(model, processor, name=path.resolve().name)
+    processor.num_image_tokens = model.num_visual_tokens
+    return wrap_processor(model, processor, name=name)
 
 
 def load_processor(

@@ -127,10 +127,12 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def append_results(path: str | Path, rows: Iterable[ResultRow]) -> None:
+def append_results(path: str | Path, rows: Iterable[ResultRow], skip_present: bool = False) -> None:
     """Append rows to a .csv (header written for a new file, checked for an existing one) or .jsonl table.
 
     A table from before the protocol column is rewritten once in the current format, its rows marked "lenient".
+    `skip_present`: rows equal to one already in the table (all columns, timestamp included) are not appended again
+    (an evaluation finishing an append that a kill interrupted).
     """
     path = Path(path)
     fmt = _format(path)
@@ -154,6 +156,9 @@ def append_results(path: str | Path, rows: Iterable[ResultRow]) -> None:
                 LEGACY_PROTOCOL,
             )
             existing = _serialise(old, fmt, header=True)
+        if skip_present and existing:
+            present = _parse(existing, fmt, path)
+            rows = [row for row in rows if row not in present]
         if existing and not existing.endswith("\n"):
             existing += "\n"
         content = existing + _serialise(rows, fmt, header=not existing)

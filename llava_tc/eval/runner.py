@@ -12,6 +12,7 @@ training. `generate` returns the prompt ids then the new tokens; the answer is w
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -29,6 +30,7 @@ from llava_tc.constants import IMAGE_TOKEN
 from llava_tc.data.collator import LlavaCollator
 from llava_tc.data.images import load_image, to_rgb
 from llava_tc.data.templates import Turn
+from llava_tc.eval.answer_check import check_answers
 from llava_tc.eval.answers import ANSWERS_FILE, AnswerWriter, collect_answers, merge_answers, shard_file
 from llava_tc.eval.benchmarks import Benchmark, EvalSample, Metric, get_benchmark
 from llava_tc.eval.distributed import Shard, current_shard, default_device
@@ -39,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 SCORES_FILE = "scores.json"
 SETTINGS_FILE = "eval_settings.json"
+PENDING_ROWS_FILE = "results_pending.json"
+"""The rows being appended to the results table; present only while `scores.json` is not yet written."""
 
 
 class PromptEncoder:
@@ -214,11 +218,13 @@ def _check_settings(out_dir: Path, settings: dict[str, Any], overwrite: bool) ->
     """Refuse to resume answers written with other settings (another model, benchmark, template...)."""
     path = out_dir / SETTINGS_FILE
     if overwrite:
-        for stale in [out_dir / ANSWERS_FILE, out_dir / SCORES_FILE, *out_dir.glob("answers.rank*.jsonl")]:
+        stale_files = [out_dir / ANSWERS_FILE, out_dir / SCORES_FILE, out_dir / PENDING_ROWS_FILE]
+        for stale in [*stale_files, *out_dir.glob("answers.rank*.jsonl")]:
             stale.unlink(missing_ok=True)
     elif path.is_file() and collect_answers(out_dir):
         saved = json.loads(path.read_text(encoding="utf-8"))
-        changed = {k: (saved.get(k), v) for k, v in settings.items() if saved.get(k) != v}
+        # A key the saved settings lack (written before it was recorded) is not a change.
+        changed = {k: (saved[k], v) for k, v in settings.items() if k in saved and saved[k] != v}
         if changed:
             details = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
             raise ValueError(
@@ -278,6 +284,7 @@ def evaluate(
     image_aspect: str | None = None,
     dtype: str | torch.dtype | None = None,
     device: str | torch.device | None = None,
+    num_visual_tokens: int | None = None,
     num_workers: int = 0,
     progress: bool = True,
     overwrite: bool = False,
@@ -288,10 +295,11 @@ def evaluate(
     append one row per metric to `results_path` (.csv or .jsonl) when given.
 
     `model`: a run directory / `save_pretrained` folder, or an `EvalModel` already loaded (`load_for_eval` or
-    `wrap_model`), reused as is. `max_new_tokens` defaults to the benchmark's. A rerun into the same `out_dir` continues
-    where the last one stopped. `on_batch(index)` is called after each batch is saved. `compressor` swaps a
-    training-free compressor in for this evaluation (`swapped_compressor`; the run name gains `+NAME-vV`). Under
-    `torchrun` every rank calls this; rank 0 returns the metrics, the other ranks an empty list.
+    `wrap_model`), reused as is. `num_visual_tokens` evaluates a nested run at another of its trained counts.
+    `max_new_tokens` defaults to the benchmark's. A rerun into the same `out_dir` continues where the last one
+    stopped. `on_batch(index)` is called after each batch is saved. `compressor` swaps a training-free compressor in
+    for this evaluation (`swapped_compressor`; the run name gains `+NAME-vV`). Under `torchrun` every rank calls
+    this; rank 0 returns the metrics, the other ranks an empty list.
     """
     shard = current_shard()
     bench = get_benchmark(benchmark) if isinstance(benchmark, str) else benchmark
@@ -301,8 +309,10 @@ def evaluate(
         samples = samples[:limit]
     _unique_ids(samples, bench.name)
     if isinstance(model, EvalModel):
-        if template is not None or image_aspect is not None or dtype is not None:
-            raise ValueError("template, image_aspect and dtype apply when loading; set them on the EvalModel instead")
+        if template is not None or image_aspect is not None or dtype is not None or num_visual_tokens is not None:
+            raise ValueError(
+                "template, image_aspect, dtype and num_visual_tokens apply when loading; set them on the EvalModel"
+            )
         loaded = model
     else:
         loaded = load_for_eval(
@@ -311,6 +321,7 @@ def evaluate(
             device=device if device is not None else default_device(shard),
             template=template,
             image_aspect=image_aspect,
+            num_visual_tokens=num_visual_tokens,
         )
     if compressor is not None:
         with swapped_compressor(loaded, compressor) as swapped:
@@ -342,6 +353,8 @@ def evaluate(
         "template": loaded.template,
         "image_aspect": loaded.image_aspect,
         "max_new_tokens": max_new,
+        "num_visual_tokens": int(loaded.model.num_visual_tokens),
+        **bench.run_settings(),
     }
     if shard.is_main:
         _check_settings(out, settings, overwrite)
@@ -383,11 +396,17 @@ def score_answers(
     run_name: str,
     results_path: str | Path | None,
 ) -> list[Metric]:
-    """Submission file (where the benchmark has one), official score, scores.json and the results-table rows.
+    """Submission file (where the benchmark has one), official score, the results-table rows, then scores.json.
 
+    `scores.json` is written last: an evaluation is finished only once its rows are in the table. The rows are kept
+    in `results_pending.json` while they are appended, so a rerun after a kill in between appends the same rows
+    (same timestamp) and skips those the table already holds: never none, never twice.
     A split without ground truth (a test split scored by the benchmark's server) gets its submission file and no
     metrics; without a submission file the scorer's error stands.
     """
+    answer_check = check_answers(answers[s.id] for s in samples if s.id in answers)
+    if answer_check.flag is not None:
+        logger.warning("%s %s, run %s: %s", bench.name, split, run_name, answer_check.message())
     submission = bench.write_submission(samples, answers, out_dir)
     try:
         metrics = bench.score(samples, answers)
@@ -405,9 +424,30 @@ def score_answers(
         "num_samples": len(samples),
         "submission": str(submission) if submission is not None else None,
         "metrics": [{"name": m.name, "value": m.value, "n": m.n} for m in metrics],
+        "answer_check": answer_check.to_dict(),
         "timestamp": utc_now(),
     }
-    write_atomic(out_dir / SCORES_FILE, json.dumps(report, indent=1) + "\n")
+    pending = out_dir / PENDING_ROWS_FILE
     if results_path is not None and metrics:
-        append_results(results_path, result_rows(loaded, bench.name, split, metrics, run_name))
+        rows = _pending_rows(pending, result_rows(loaded, bench.name, split, metrics, run_name))
+        write_atomic(pending, json.dumps([dataclasses.asdict(row) for row in rows], indent=1) + "\n")
+        append_results(results_path, rows, skip_present=True)
+        report["results"] = str(results_path)
+    write_atomic(out_dir / SCORES_FILE, json.dumps(report, indent=1) + "\n")
+    pending.unlink(missing_ok=True)
     return metrics
+
+
+def _pending_rows(pending: Path, rows: list[ResultRow]) -> list[ResultRow]:
+    """The rows an interrupted append was writing, when they hold the same scores as `rows`; else `rows`."""
+    if not pending.is_file():
+        return rows
+    saved = [ResultRow(**fields) for fields in json.loads(pending.read_text(encoding="utf-8"))]
+
+    def scores(table: list[ResultRow]) -> list[tuple[Any, ...]]:
+        return [(r.run, r.benchmark, r.split, r.protocol, r.metric, r.value, r.n) for r in table]
+
+    if scores(saved) == scores(rows):
+        logger.info("finishing the results append of an interrupted evaluation (%d rows)", len(saved))
+        return saved
+    return rows

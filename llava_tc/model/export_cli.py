@@ -15,10 +15,11 @@ def run(args: argparse.Namespace) -> int:
     from llava_tc.eval.loading import load_processor
     from llava_tc.model.export import export_to_hf_llava
     from llava_tc.model.modeling import LlavaTCForConditionalGeneration
+    from llava_tc.model.strict_load import load_pretrained_strict
 
     if not (args.model_dir / "config.json").exists():
         raise FileNotFoundError(f"{args.model_dir}: no config.json here; expected a folder written by save_pretrained")
-    model = LlavaTCForConditionalGeneration.from_pretrained(args.model_dir)
+    model = load_pretrained_strict(LlavaTCForConditionalGeneration, args.model_dir)
     export_to_hf_llava(model, args.out_dir, processor=load_processor(args.model_dir, model))
     print(
         f"wrote an HF LlavaForConditionalGeneration checkpoint with its LlavaProcessor to {args.out_dir} "

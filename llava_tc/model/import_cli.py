@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from llava_tc.data.images import ASPECTS
+    from llava_tc.choices import ASPECTS
     from llava_tc.data.templates import TEMPLATES
 
     parser.add_argument(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-QUERY_SOURCES = ("llm_last", "embed_mean")
+from llava_tc.choices import QUERY_SOURCES
 
 
 def last_real_index(attention_mask: torch.Tensor) -> torch.Tensor:

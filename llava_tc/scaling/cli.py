@@ -146,7 +146,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     flops.add_argument("--vision", default="clip-vit-l-14-336", help="vision preset or config.json / folder")
     flops.add_argument(
         "--compressor",
-        help="compressor name (identity, pool, tokenpacker, quecc, visionzip, fastv, ...); default: none",
+        help="a registered compressor (identity, pool, quecc, m3, llava_mini, visionzip, fastv, ...); default: none",
     )
     flops.add_argument("--tokens", type=_int_list, default=[1, 4, 16, 36, 64, 144, 576], help="visual token counts")
     flops.add_argument("--text-tokens", type=int, default=50, help="text tokens Q in the prompt (and the question)")
@@ -219,9 +219,14 @@ def _run_flops(args: argparse.Namespace) -> int:
         f"vision {vision.name}: {vision_params.total:,} parameters, {vision.num_tokens} tokens "
         f"({vision.grid_size}x{vision.grid_size} patches{' + CLS' if vision.has_class_token else ''})"
     )
+    compressors = {
+        tokens: compressor_stage_costs(args.compressor, vision, llm, tokens, args.multi_layers)
+        for tokens in (args.tokens if args.compressor else [])
+    }
+    fusion_layers = args.prefusion_layers or max((c.prefusion_layers for c in compressors.values()), default=0)
     extras = []
-    if args.prefusion_layers:
-        extras.append(f"{args.prefusion_layers} pre-fusion layers over {vision.num_patches} + V + Q tokens")
+    if fusion_layers:
+        extras.append(f"{fusion_layers} pre-fusion layers over {vision.num_patches} + V + Q tokens")
     if args.prune:
         extras.append(f"FastV pruning after layer {args.prune.layer}, ratio {args.prune.ratio:g} dropped")
     print(
@@ -229,15 +234,13 @@ def _run_flops(args: argparse.Namespace) -> int:
         f"{args.compressor or 'none'}, projector = {args.projector}; GFLOPs per inference (multiply-add = 2)"
         + "".join(f"; {e}" for e in extras)
     )
-    with_fusion = bool(args.prefusion_layers)
+    with_fusion = bool(fusion_layers)
     columns = ["V", "vision", "query", "compress", "project"]
     columns += ["prefuse"] if with_fusion else []
     columns += ["prefill", "(attn)", "decode", "total", "2N(Q+V)"]
     print("".join(f"{c:>11}" for c in columns))
     for tokens in args.tokens:
-        compressor = None
-        if args.compressor:
-            compressor = compressor_stage_costs(args.compressor, vision, llm, tokens, args.multi_layers)
+        compressor = compressors.get(tokens)
         prefusion = args.prefusion_layers or (compressor.prefusion_layers if compressor else 0)
         cost = inference_cost(
             llm,

@@ -13,7 +13,7 @@ Hook for compressors with pre-fusion layers or in-LLM pruning: a compressor decl
 `prefusion_layers: int` (LLaVA-Mini-style layers of the LLM's shape before the LLM) and `llm_pruning:
 LLMPruning | tuple[int, float] | None` (FastV-style (K, R)); `compressor_stage_costs` reads them, and the FLOPs model
 counts them, with no change here. It also reads `num_visual_tokens` (the LLM's input: every patch for FastV, which
-prunes to V inside) and `selects_projected` (DivPrune projects every patch before choosing).
+prunes to V inside) and `after_projector` (M3 pools and DivPrune chooses after projecting every patch).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class CompressorCost:
     visual_tokens: int | None = None
     """Visual tokens the LLM's input holds (FastV: every patch; it prunes to V inside); None: V."""
     projected_tokens: int | None = None
-    """Tokens through the projector (DivPrune ranks after projecting every patch); None: the LLM's input."""
+    """Tokens through the projector (M3 and DivPrune project every patch first); None: the LLM's input."""
 
 
 @lru_cache(maxsize=256)
@@ -83,7 +83,7 @@ def compressor_stage_costs(
         prefusion_layers=int(getattr(compressor, "prefusion_layers", 0) or 0),
         pruning=pruning,
         visual_tokens=int(getattr(compressor, "num_visual_tokens", tokens)),
-        projected_tokens=vision.num_patches if getattr(compressor, "selects_projected", False) else None,
+        projected_tokens=vision.num_patches if getattr(compressor, "after_projector", False) else None,
     )
 
 

@@ -249,9 +249,10 @@ def inference_cost(
 ) -> InferenceCost:
     """Cost of every stage; `text_tokens` (Q) is also the question the query pass reads when `needs_query`.
 
+    `projected_tokens`: tokens through the projector when not the V the LLM reads (M3 and DivPrune project every
+    patch, then pool or choose).
     `prefusion` adds LLaVA-Mini's pre-fusion layers (and the projection of the uncompressed tokens they read);
     `pruning` applies FastV's in-LLM pruning to prefill and decode. Both default to off (the paper's pipeline).
-    `projected_tokens`: tokens through the projector when not the V the LLM reads (DivPrune projects every patch).
     With `pruning` (K >= 1) the compressor stage also counts the ranking row (`ranking_flops`).
     """
     if visual_tokens < 0 or text_tokens < 0 or generated_tokens < 0:

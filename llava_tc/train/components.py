@@ -58,13 +58,11 @@ def load_tokenizer(source: str) -> PreTrainedTokenizerBase:
     return tokenizer
 
 
-def config_from_dict(values: dict[str, Any], field: str) -> PretrainedConfig:
-    """An HF config from an inline mapping with a `model_type` (clip_vision_model, siglip_vision_model, qwen2, ...)."""
+def config_from_dict(values: dict[str, Any]) -> PretrainedConfig:
+    """An HF config from an inline mapping with a `model_type` (clip_vision_model, siglip_vision_model, qwen2, ...);
+    the config schema has checked the model type and every key."""
     values = dict(values)
-    model_type = values.pop("model_type", None)
-    if model_type not in CONFIG_MAPPING:
-        raise ValueError(f"model.{field}: needs a valid `model_type` (e.g. clip_vision_model, qwen2), got {model_type}")
-    return CONFIG_MAPPING[model_type](**values)
+    return CONFIG_MAPPING[values.pop("model_type")](**values)
 
 
 def build_components(
@@ -85,11 +83,11 @@ def build_components(
             raise ValueError("model.llm_config builds a random LLM and needs model.tokenizer")
         add_image_token(tokenizer)
         values = {"vocab_size": len(tokenizer), **args.llm_config}
-        llm: str | PretrainedConfig = config_from_dict(values, "llm_config")
+        llm: str | PretrainedConfig = config_from_dict(values)
     else:
         llm = str(args.llm)
     if args.vision_config is not None:
-        vision: str | PretrainedConfig = config_from_dict(args.vision_config, "vision_config")
+        vision: str | PretrainedConfig = config_from_dict(args.vision_config)
     else:
         vision = str(args.vision)
     built = build_model(

@@ -15,10 +15,10 @@ from typing import Any
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from llava_tc.atomic import write_atomic
+from llava_tc.choices import REPORTERS
 
 LOG_FILE = "log.jsonl"
 TRAIN_BEGIN = "train_begin"
-REPORTERS = ("jsonl", "tensorboard", "wandb", "none")
 
 
 class JsonlLogger(TrainerCallback):
@@ -120,3 +120,15 @@ def configure_tensorboard(run_dir: Path, report_to: list[str]) -> None:
     """Tensorboard event files under RUN_DIR/tensorboard (the HF callback reads this variable)."""
     if "tensorboard" in report_to:
         os.environ["TENSORBOARD_LOGGING_DIR"] = str(run_dir / "tensorboard")
+
+
+DEFAULT_WANDB_PROJECT = "llava_tc"
+
+
+def configure_wandb(project: str | None, report_to: list[str]) -> str | None:
+    """The wandb project for this run, put where HF's wandb callback reads it: WANDB_PROJECT (its `project`
+    argument feeds only Trackio). An explicit `project` wins over the environment; the run name is `run_name`."""
+    if "wandb" not in report_to:
+        return None
+    os.environ["WANDB_PROJECT"] = project or os.environ.get("WANDB_PROJECT") or DEFAULT_WANDB_PROJECT
+    return os.environ["WANDB_PROJECT"]

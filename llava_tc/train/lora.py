@@ -75,6 +75,7 @@ def load_lora_run(run_dir: str | Path, base: str | Path | None = None) -> tuple[
     """
     from transformers import set_seed
 
+    from llava_tc.model.strict_load import load_pretrained_strict
     from llava_tc.train.arguments import load_config
     from llava_tc.train.components import build_components, load_tokenizer
     from llava_tc.train.weights import load_mm_weights
@@ -83,7 +84,7 @@ def load_lora_run(run_dir: str | Path, base: str | Path | None = None) -> tuple[
     if not (run_dir / ADAPTER_DIR / "adapter_config.json").is_file():
         raise FileNotFoundError(f"{run_dir} is not a finished LoRA run: no {ADAPTER_DIR}/adapter_config.json")
     if base is not None:
-        model = LlavaTCForConditionalGeneration.from_pretrained(str(base))
+        model = load_pretrained_strict(LlavaTCForConditionalGeneration, base)
     else:
         config = load_config(run_dir / "config.yaml")
         set_seed(config.training.seed)

@@ -4,7 +4,7 @@ Run directory:
     config.yaml                 the resolved config (written before training)
     log.jsonl                   one JSON line per Trainer log event (loss, lr, grad norm, ...), a train_begin line
                                 per session; a resume first drops the lines after the step it continues from
-    checkpoint-N/               Trainer checkpoints; COMPLETE marks the ones whose save finished
+    checkpoint-N/               Trainer checkpoints, renamed into place once whole; COMPLETE is their manifest
     finetune / full:            config.json + model.safetensors + the processor (tokenizer, processor_config.json,
                                 chat_template.jinja); loads with `import llava_tc` and AutoProcessor +
                                 AutoModelForImageTextToText (or LlavaTCForConditionalGeneration.from_pretrained)
@@ -29,10 +29,12 @@ from transformers.integrations.deepspeed import unset_hf_deepspeed_config
 
 from llava_tc.data.collator import LlavaCollator
 from llava_tc.data.llava_json import DataSource, LlavaJsonDataset, RecordIndex
+from llava_tc.disk import disk_full_explained
 from llava_tc.train.arguments import TrainConfig, load_config
 from llava_tc.train.checkpoints import (
     DONE,
-    CompletionMarker,
+    checkpoint_step,
+    clear_leftovers,
     is_done,
     latest_complete_checkpoint,
     write_done,
@@ -41,6 +43,7 @@ from llava_tc.train.components import build_components, build_processor
 from llava_tc.train.logs import (
     JsonlLogger,
     configure_tensorboard,
+    configure_wandb,
     losses,
     read_log,
     trainer_reporters,
@@ -48,6 +51,7 @@ from llava_tc.train.logs import (
     truncate_log,
 )
 from llava_tc.train.lora import add_lora, save_adapters
+from llava_tc.train.progress import TrainingProgress
 from llava_tc.train.stages import apply_trainable, format_parameter_table, parameter_table, trainable_components
 from llava_tc.train.trainer import LlavaTrainer
 from llava_tc.train.weights import load_mm_weights, save_mm_weights
@@ -129,6 +133,9 @@ def _single_process_distributed_env() -> None:
 
 def _training_arguments(config: TrainConfig, run_dir: Path, reporters: list[str]) -> TrainingArguments:
     t = config.training
+    gpu = torch.cuda.is_available()
+    if t.tf32 and not gpu:
+        logger.info("tf32 has no effect without a GPU: ignored")
     return TrainingArguments(
         output_dir=str(run_dir),
         per_device_train_batch_size=t.per_device_train_batch_size,
@@ -142,19 +149,19 @@ def _training_arguments(config: TrainConfig, run_dir: Path, reporters: list[str]
         max_grad_norm=t.max_grad_norm,
         seed=t.seed,
         bf16=t.bf16,
+        tf32=t.tf32 if gpu else None,
         deepspeed=t.deepspeed,
         dataloader_num_workers=t.dataloader_num_workers,
-        dataloader_pin_memory=torch.cuda.is_available(),
+        dataloader_pin_memory=gpu,
         save_strategy="steps",
         save_steps=t.save_steps,
         save_total_limit=t.save_total_limit,
         logging_steps=t.logging_steps,
         report_to=reporters or "none",
-        project=t.wandb_project,
         run_name=t.run_name or run_dir.name,
         remove_unused_columns=False,
-        use_cpu=not torch.cuda.is_available(),
-        disable_tqdm=True,
+        use_cpu=not gpu,
+        disable_tqdm=True,  # our TrainingProgress instead (resume-aware, plain lines off a terminal)
     )
 
 
@@ -205,7 +212,7 @@ def train(
         records,
         processor,
         model_max_length=d.model_max_length,
-        on_bad_sample=d.on_bad_sample,  # type: ignore[arg-type]
+        on_bad_sample=d.on_bad_sample,
         exif_transpose=d.exif_transpose,
         allow_images_outside_folder=d.allow_images_outside_folder,
     )
@@ -216,6 +223,7 @@ def train(
         _single_process_distributed_env()
     reporters = trainer_reporters(t.report_to)
     configure_tensorboard(run_dir, reporters)
+    configure_wandb(t.wandb_project, reporters)
     args = _training_arguments(config, run_dir, reporters)
     if args.should_save:
         config.dump(run_dir / CONFIG_FILE)
@@ -225,13 +233,15 @@ def train(
         train_dataset=dataset,
         data_collator=collator,
         processing_class=processor,
-        callbacks=[CompletionMarker(), JsonlLogger(run_dir / "log.jsonl"), *(callbacks or [])],
+        callbacks=[JsonlLogger(run_dir / "log.jsonl"), TrainingProgress(t.progress), *(callbacks or [])],
         mm_learning_rate=t.mm_learning_rate,
         group_by_modality_length=d.group_by_modality_length,
         partial_checkpoints=config.stage in ("pretrain", "lora"),
     )
-    checkpoint = latest_complete_checkpoint(run_dir) if t.resume else None
-    start_step = int(checkpoint.name.split("-")[1]) if checkpoint is not None else 0
+    checkpoint = latest_complete_checkpoint(run_dir, trainer.checkpoint_layout) if t.resume else None
+    if args.should_save:
+        clear_leftovers(run_dir)
+    start_step = checkpoint_step(checkpoint) if checkpoint is not None else 0
     if args.should_save and (dropped := truncate_log(run_dir, start_step)):
         logger.warning("log.jsonl: dropped %d line(s) after step %d (those steps train again)", dropped, start_step)
     start = time.perf_counter()
@@ -239,7 +249,8 @@ def train(
     logger.info("trained %d steps in %.1f s", output.global_step, time.perf_counter() - start)
 
     # 5. Save what the stage produced, then DONE.
-    _save_final(config, trainer, model, processor, run_dir)
+    with disk_full_explained(run_dir, "saving the final model"):
+        _save_final(config, trainer, model, processor, run_dir)
     seconds, segments = training_seconds(read_log(run_dir))
     samples = output.global_step * args.train_batch_size * args.gradient_accumulation_steps * args.world_size
     result = _result_from_log(
@@ -255,7 +266,8 @@ def train(
     )
     result.global_step = output.global_step
     if args.should_save:
-        write_done(run_dir, result.summary())
+        with disk_full_explained(run_dir, "writing DONE"):
+            write_done(run_dir, result.summary())
     trainer.accelerator.wait_for_everyone()
     return result
 

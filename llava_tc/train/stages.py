@@ -1,6 +1,8 @@
 """What each stage trains, applied as `requires_grad` flags, and a table of trainable parameters per component.
 
-- `pretrain`: compressor + projector (vision tower and LLM frozen; the LLM still runs QueCC's query pass, no grad);
+- `pretrain`: compressor + projector (vision tower and LLM frozen; the LLM still runs QueCC's query pass, no grad),
+  and LLaVA-Mini's pre-fusion layers (`prefusion`, part of the compressor's method: upstream trains and saves them
+  with the projector);
 - `finetune`: + the LLM (and the vision tower with `train_vision_tower`);
 - `lora`: compressor + projector fully, the LLM through peft adapters only (the base LLM stays frozen);
 - `full`: everything, vision tower included: training tiny models from scratch (the demo), where there is no
@@ -16,8 +18,8 @@ from torch import nn
 
 logger = logging.getLogger(__name__)
 
-COMPONENTS = ("vision_tower", "compressor", "projector", "language_model")
-MM_COMPONENTS = ("compressor", "projector")
+COMPONENTS = ("vision_tower", "compressor", "prefusion", "projector", "language_model")
+MM_COMPONENTS = ("compressor", "prefusion", "projector")
 
 STAGE_COMPONENTS: dict[str, tuple[str, ...]] = {
     "pretrain": MM_COMPONENTS,
@@ -46,7 +48,9 @@ def apply_trainable(model: nn.Module, components: list[str]) -> None:
     """Freeze everything, then unfreeze the chosen components (peft marks its adapters itself, after this)."""
     model.requires_grad_(False)
     for name in components:
-        getattr(model, name).requires_grad_(True)
+        module = getattr(model, name, None)
+        if module is not None:  # `prefusion` exists only for compressors with pre-fusion layers
+            module.requires_grad_(True)
 
 
 def _numel(parameter: nn.Parameter) -> int:

@@ -12,6 +12,11 @@ A sweep file (see configs/sweeps/paper.yaml):
     launcher: "deepspeed --num_gpus 8"                        # empty: run `llava-tc` in this process
     slurm: {gpus_per_node: 8, time: "24:00:00", partition: null}
 
+A compressor entry is a name or `{name: NAME, options: {...}}` (its `compressor_options`). A nested compressor (`m3`,
+`resampler` with `nested: true`) trains once per LLM at the largest count, covering every count of the sweep, and is
+evaluated at each count (`llava-tc eval --num-visual-tokens V`): the paper's 4 LLMs x 7 counts are 4 trainings and
+28 evaluations instead of 28 trainings.
+
 `plan` writes each stage's resolved config to root/RUN_ID/STAGE.yaml and lists the exact commands; a stage after
 `pretrain` starts from its compressor + projector (`pretrained_mm`). A step is finished when its DONE file exists,
 so re-running a sweep skips everything already done.
@@ -63,10 +68,17 @@ class PlannedRun:
     num_visual_tokens: int
     steps: list[Step] = field(default_factory=list)
     configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    eval_counts: list[int] = field(default_factory=list)
+    """The token counts this run is evaluated at: its own V, or every count of the sweep for a nested run."""
 
     @property
     def done(self) -> bool:
         return all(step.done for step in self.steps)
+
+    @property
+    def evaluations(self) -> int:
+        """Token counts evaluated (each on every benchmark): 1, or every count of the sweep for a nested run."""
+        return len(self.eval_counts) or 1
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -78,6 +90,35 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+@dataclass(frozen=True)
+class CompressorEntry:
+    name: str
+    options: dict[str, Any]
+    nested: bool
+
+    def options_for(self, counts: list[int]) -> dict[str, Any]:
+        """The compressor options of its runs: a nested one's cover every count of the sweep."""
+        if not self.nested:
+            return self.options
+        from llava_tc.model.compressors import get_compressor_class
+
+        return get_compressor_class(self.name).options_for_counts(self.options, counts)
+
+
+def _compressor_entry(entry: Any, where: str) -> CompressorEntry:
+    from llava_tc.model.compressors import NestedCompressor, get_compressor_class
+
+    if isinstance(entry, str):
+        name, options = entry, {}
+    elif isinstance(entry, dict) and isinstance(entry.get("name"), str) and set(entry) <= {"name", "options"}:
+        name, options = entry["name"], dict(entry.get("options") or {})
+    else:
+        raise ValueError(f"{where}: a compressors entry is a name or {{name: NAME, options: {{...}}}}, got {entry!r}")
+    cls = get_compressor_class(name)
+    nested = issubclass(cls, NestedCompressor) and cls.trains_nested(options)
+    return CompressorEntry(name, options, nested)
 
 
 def _llm_fields(name: str, source: Any, where: str) -> dict[str, Any]:
@@ -128,16 +169,23 @@ class Sweep:
     def runs(self) -> list[PlannedRun]:
         """Every run, in file order: compressor-major, then LLM, then token count."""
         evaluation = self.spec.get("eval") or {}
+        counts = [int(tokens) for tokens in self.spec["num_visual_tokens"]]
         planned = []
-        for compressor in self.spec["compressors"]:
+        for raw_entry in self.spec["compressors"]:
+            entry = _compressor_entry(raw_entry, f"{self.path}: compressors")
+            compressor = entry.name
             for llm_name, source in self.spec["llms"].items():
-                for tokens in self.spec["num_visual_tokens"]:
-                    run_id = f"{compressor}-{llm_name}-v{tokens}"
-                    run = PlannedRun(run_id, compressor, llm_name, int(tokens))
+                # A nested compressor: one training at the largest count serves every count.
+                trainings = [max(counts)] if entry.nested else counts
+                for tokens in trainings:
+                    run_id = f"{compressor}-{llm_name}-" + ("nested" if entry.nested else f"v{tokens}")
+                    run = PlannedRun(run_id, compressor, llm_name, tokens, eval_counts=counts if entry.nested else [])
+                    options = entry.options_for(counts)
                     model_fields = {
                         **_llm_fields(llm_name, source, str(self.path)),
                         "compressor": compressor,
-                        "num_visual_tokens": int(tokens),
+                        "num_visual_tokens": tokens,
+                        **({"compressor_options": options} if options else {}),
                     }
                     previous: dict[str, Path] = {}
                     for stage, stage_spec in self.stages():
@@ -153,13 +201,25 @@ class Sweep:
                         run.steps.append(Step(stage, out_dir, self._train_command(config_path), config_path))
                         previous[stage] = out_dir
                     model_dir = run.steps[-1].out_dir
-                    for benchmark in evaluation.get("benchmarks") or []:
-                        out = model_dir / "eval" / benchmark
-                        command = ["llava-tc", "eval", "--model", str(model_dir), "--benchmark", benchmark]
-                        command += ["--data-root", str(evaluation.get("data_root", "data/eval")), "--out", str(out)]
-                        run.steps.append(Step(f"eval:{benchmark}", out, command))
+                    for count in run.eval_counts or [None]:
+                        for benchmark in evaluation.get("benchmarks") or []:
+                            run.steps.append(self._eval_step(model_dir, benchmark, evaluation, run, count))
                     planned.append(run)
         return planned
+
+    @staticmethod
+    def _eval_step(
+        model_dir: Path, benchmark: str, evaluation: dict[str, Any], run: PlannedRun, count: int | None
+    ) -> Step:
+        """`llava-tc eval` of one benchmark; for a nested run at one count, under its own folder and run name."""
+        out = model_dir / "eval" / (f"v{count}/{benchmark}" if count is not None else benchmark)
+        command = ["llava-tc", "eval", "--model", str(model_dir), "--benchmark", benchmark]
+        command += ["--data-root", str(evaluation.get("data_root", "data/eval")), "--out", str(out)]
+        if count is not None:
+            name = run.run_id.removesuffix("-nested") + f"-v{count}"
+            command += ["--num-visual-tokens", str(count), "--run-name", name]
+        kind = f"eval:{benchmark}" if count is None else f"eval:{benchmark}@v{count}"
+        return Step(kind, out, command)
 
     def write_configs(self, runs: list[PlannedRun]) -> None:
         """Each stage's resolved config to root/RUN_ID/STAGE.yaml (what the commands read)."""

@@ -4,8 +4,10 @@ show where every run stands."""
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from llava_tc.train.sweep import PlannedRun, Sweep, run_step
+if TYPE_CHECKING:  # imported when a subcommand runs: `llava-tc sweep --help` stays instant
+    from llava_tc.train.sweep import PlannedRun, Sweep
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,11 +43,15 @@ def _plan(sweep: Sweep, slurm: bool) -> int:
         for step in run.steps:
             print(("# done: " if step.done else "") + step.shell())
     per = ", ".join(f"{name}: {count}" for name, count in counts.items())
+    evaluations = sum(run.evaluations for run in runs)
     print(f"# {len(runs)} runs ({per}), {sum(run.done for run in runs)} finished")
+    print(f"# {len(runs)} trainings, {evaluations} evaluations (run x token count, each on every benchmark)")
     return 0
 
 
 def _run(sweep: Sweep, index: int | None) -> int:
+    from llava_tc.train.sweep import run_step
+
     runs = _select(sweep.runs(), index)
     sweep.write_configs(runs)
     for run in runs:
@@ -71,6 +77,8 @@ def _status(sweep: Sweep) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from llava_tc.train.sweep import Sweep
+
     sweep = Sweep.load(args.sweep)
     if args.sweep_command == "plan":
         return _plan(sweep, args.slurm)

@@ -1,10 +1,13 @@
-"""`LlavaTrainer`: HF Trainer with modality-length grouping, a separate learning rate for compressor + projector, and
-checkpoints that hold only what the stage trains when the rest is frozen (pretrain, LoRA)."""
+"""`LlavaTrainer`: HF Trainer with modality-length grouping, a separate learning rate for compressor + projector,
+checkpoints that hold only what the stage trains when the rest is frozen (pretrain, LoRA), and checkpoints that are
+complete by construction (staged, verified, sealed, renamed into place, rotated by step: see `checkpoints`)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +16,26 @@ from torch.utils.data import Dataset, Sampler
 from transformers import Trainer
 
 from llava_tc.data.sampler import ModalityLengthGroupedSampler
+from llava_tc.disk import disk_full_explained
+from llava_tc.model.strict_load import safetensors_files
+from llava_tc.train.checkpoints import (
+    OPTIMIZER,
+    SCHEDULER,
+    STAGING,
+    CheckpointError,
+    Layout,
+    clear_leftovers,
+    publish,
+    rotate,
+    seal,
+)
 from llava_tc.train.weights import (
     TRAINED_WEIGHTS,
     gathered_state_dict,
     is_mm_parameter,
     is_trained,
     load_into,
+    load_whole_model,
     save_tensors,
 )
 
@@ -41,6 +58,12 @@ class LlavaTrainer(Trainer):
         self.mm_learning_rate = mm_learning_rate
         self.group_by_modality_length = group_by_modality_length
         self.partial_checkpoints = partial_checkpoints
+        self._staging = False
+
+    @property
+    def checkpoint_layout(self) -> Layout:
+        """The files every checkpoint of this run holds, and resume requires."""
+        return Layout(self.is_deepspeed_enabled, self.partial_checkpoints, self.args.world_size)
 
     def _get_train_sampler(self, train_dataset: Dataset | None = None) -> Sampler | None:
         dataset = train_dataset if train_dataset is not None else self.train_dataset
@@ -102,12 +125,80 @@ class LlavaTrainer(Trainer):
             os.makedirs(output_dir, exist_ok=True)
             save_tensors(state, Path(output_dir) / TRAINED_WEIGHTS)
 
+    def _get_output_dir(self, trial: Any) -> str:
+        """While a checkpoint is being saved, HF's save path writes under the staging folder."""
+        run_dir = super()._get_output_dir(trial)
+        return os.path.join(run_dir, STAGING) if self._staging else run_dir
+
+    def _save_checkpoint(self, model: torch.nn.Module, trial: Any) -> None:
+        """HF's save (every rank, every file) into `.staging/checkpoint-N`, then on the saving rank: verify and seal,
+        rename into place, and only then delete older checkpoints by step. A failed save leaves the previous
+        checkpoints untouched and removes its own partial files."""
+        run_dir = Path(super()._get_output_dir(trial))
+        step = self.state.global_step
+        staging = run_dir / STAGING / f"checkpoint-{step}"
+        if self.args.should_save:
+            clear_leftovers(run_dir)
+        self.accelerator.wait_for_everyone()
+        try:
+            with disk_full_explained(staging, f"saving checkpoint-{step}"):
+                self._staging = True
+                try:
+                    super()._save_checkpoint(model, trial)
+                finally:
+                    self._staging = False
+                self.accelerator.wait_for_everyone()
+                if self.args.should_save:
+                    seal(staging, step, self.checkpoint_layout)
+                    final = run_dir / f"checkpoint-{step}"
+                    publish(staging, final)
+                    staging.parent.rmdir()
+                    rotate(run_dir, final, self.args.save_total_limit)
+        except Exception:
+            if self.args.should_save:
+                clear_leftovers(run_dir)
+            raise
+        self.accelerator.wait_for_everyone()
+
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: torch.nn.Module | None = None) -> None:
-        partial = Path(resume_from_checkpoint) / TRAINED_WEIGHTS
-        if not partial.is_file():
-            super()._load_from_checkpoint(resume_from_checkpoint, model)
-            return
+        """Trained tensors (partial) or the whole model (full), every tensor the model has taken from the file."""
+        checkpoint = Path(resume_from_checkpoint)
         target = self.model if model is None else model
-        trained = {name for name, parameter in target.named_parameters() if parameter.requires_grad}
-        names = load_into(target, partial, trained.__contains__)
-        logger.info("resumed %d trained tensors from %s", len(names), partial)
+        with _naming(checkpoint, "model weights"):
+            if (checkpoint / TRAINED_WEIGHTS).is_file():
+                trained = {name for name, parameter in target.named_parameters() if parameter.requires_grad}
+                names = load_into(target, checkpoint / TRAINED_WEIGHTS, trained.__contains__)
+                logger.info("resumed %d trained tensors from %s", len(names), checkpoint / TRAINED_WEIGHTS)
+            elif not self.is_deepspeed_enabled and safetensors_files(checkpoint):
+                names = load_whole_model(target, checkpoint)
+                logger.info("resumed %d tensors from %s", len(names), checkpoint)
+            else:
+                super()._load_from_checkpoint(resume_from_checkpoint, model)
+
+    def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
+        """HF skips a missing optimizer.pt without a word (the schedule restarts): refuse it instead."""
+        if checkpoint is None:
+            return
+        if not self.is_deepspeed_enabled:
+            missing = [name for name in (OPTIMIZER, SCHEDULER) if not (Path(checkpoint) / name).is_file()]
+            if missing:
+                raise CheckpointError(f"{checkpoint}: cannot resume exactly, {', '.join(missing)} missing")
+        with _naming(Path(checkpoint), "optimizer and scheduler state"):
+            super()._load_optimizer_and_scheduler(checkpoint)
+
+    def _load_rng_state(self, checkpoint: str | None) -> None:
+        if checkpoint is None:
+            return
+        with _naming(Path(checkpoint), "RNG state"):
+            super()._load_rng_state(checkpoint)
+
+
+@contextlib.contextmanager
+def _naming(checkpoint: Path, what: str) -> Iterator[None]:
+    """Errors from reading a checkpoint (a truncated torch or safetensors file) name the checkpoint and the part."""
+    try:
+        yield
+    except CheckpointError:
+        raise
+    except Exception as exc:
+        raise CheckpointError(f"{checkpoint}: cannot load its {what} ({type(exc).__name__}: {exc})") from exc

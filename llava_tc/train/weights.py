@@ -17,6 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from llava_tc.model.strict_load import safetensors_files, verify_safetensors
 from llava_tc.train.stages import MM_COMPONENTS
 
 logger = logging.getLogger(__name__)
@@ -97,6 +98,28 @@ def load_state_into(
                 raise ValueError(f"{source}: {name} has shape {tuple(value.shape)}, the model expects {shape}")
             target.data.copy_(value.to(target.dtype))
     return sorted(state)
+
+
+def untied_missing(model: nn.Module, present: set[str]) -> list[str]:
+    """State-dict tensors absent from `present`, where tied tensors (one storage under several names, e.g. the LM head
+    tied to the embeddings) count as present when any of their names is."""
+    aliases: dict[tuple[int, tuple[int, ...]], list[str]] = {}
+    for name, tensor in model.state_dict(keep_vars=True).items():
+        aliases.setdefault((tensor.data_ptr(), tuple(tensor.shape)), []).append(name)
+    return sorted(names[0] for names in aliases.values() if not present.intersection(names))
+
+
+def load_whole_model(model: nn.Module, folder: Path) -> list[str]:
+    """Every tensor of `model` from the folder's safetensors weights (checked whole first); a tensor missing from the
+    files or unknown to the model is an error that names it."""
+    state: dict[str, torch.Tensor] = {}
+    for path in safetensors_files(folder):
+        verify_safetensors(path)
+        state.update(load_file(str(path)))
+    missing = untied_missing(model, set(state))
+    if missing:
+        raise ValueError(f"{folder}: model tensors missing from its weights: {missing[:5]} ({len(missing)} in all)")
+    return load_state_into(model, state, lambda _name: False, str(folder))
 
 
 @contextlib.contextmanager

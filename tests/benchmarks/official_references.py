@@ -466,6 +466,15 @@ def synthetic(samples: list[EvalSample], answers: dict[str, str]) -> float:
     return sum(norm(answers[s.id]) == norm(s.meta["answer"]) for s in samples) / len(samples)
 
 
+def custom(samples: list[EvalSample], answers: dict[str, str]) -> float:
+    """The custom benchmark's `vqa` metric: VQAv2's official rule, a single gold answer standing for ten humans."""
+    scores = []
+    for s in samples:
+        humans = s.meta["answers"] if len(s.meta["answers"]) > 1 else s.meta["answers"] * 10
+        scores.append(vqa_eval_question(evalai_processor(answers[s.id]), humans))
+    return float(sum(scores)) / len(scores)
+
+
 REFERENCES: dict[str, Callable[[list[EvalSample], dict[str, str]], float]] = {
     "vqav2": vqav2,
     "vizwiz": vizwiz,
@@ -482,4 +491,5 @@ REFERENCES: dict[str, Callable[[list[EvalSample], dict[str, str]], float]] = {
     "mmmu": mmmu,
     "mathvista": mathvista,
     "synthetic": synthetic,
+    "custom": custom,
 }

@@ -1,5 +1,6 @@
 """Train the tiny model under DeepSpeed ZeRO-2 and ZeRO-3 (full stage) and ZeRO-3 (pretrain stage), in one process or
-under `deepspeed --num_gpus N` on CPU (gloo). Rank 0 writes {run name: first-step loss} to OUT/results.json.
+under `deepspeed --num_gpus N` on CPU (gloo), saving a checkpoint at the last step. Rank 0 writes {run name:
+first-step loss} to OUT/results.json.
 
     python tests/train_scripts/ds_train.py --assets DIR --out DIR --global-batch 4
     deepspeed --num_gpus 2 tests/train_scripts/ds_train.py --assets DIR --out DIR --global-batch 4
@@ -47,6 +48,7 @@ def main() -> None:
             stage,
             "quecc",
             max_steps=args.steps,
+            save_steps=args.steps,
             per_device_train_batch_size=args.global_batch // world,
             group_by_modality_length=False,
             deepspeed=str(REPO / "configs" / "deepspeed" / zero),

@@ -5,9 +5,12 @@ Every benchmark module is light (no torch, no pandas at import), so the registry
 
 from __future__ import annotations
 
+from typing import Any
+
 from llava_tc.eval.benchmarks.ai2d import AI2D
-from llava_tc.eval.benchmarks.base import DEFAULT_PROTOCOL, PROTOCOLS, Benchmark, EvalSample, Metric
+from llava_tc.eval.benchmarks.base import DATA_LAYOUTS, DEFAULT_PROTOCOL, PROTOCOLS, Benchmark, EvalSample, Metric
 from llava_tc.eval.benchmarks.chartqa import ChartQA
+from llava_tc.eval.benchmarks.custom import Custom
 from llava_tc.eval.benchmarks.gqa import GQA
 from llava_tc.eval.benchmarks.mathvista import MathVista
 from llava_tc.eval.benchmarks.mmbench import MMBench
@@ -39,6 +42,7 @@ BENCHMARKS: dict[str, type[Benchmark]] = {
         ChartQA,
         MathVista,
         Synthetic,
+        Custom,
     )
 }
 
@@ -48,15 +52,17 @@ def list_benchmarks() -> list[str]:
     return sorted(BENCHMARKS)
 
 
-def get_benchmark(name: str, protocol: str = DEFAULT_PROTOCOL) -> Benchmark:
-    """A fresh instance of the benchmark registered under exactly `name`, scoring by `protocol`."""
+def get_benchmark(name: str, protocol: str = DEFAULT_PROTOCOL, **options: Any) -> Benchmark:
+    """A fresh instance of the benchmark registered under exactly `name`, scoring by `protocol`; `options` go to its
+    constructor (`data_layout` for all, `questions`/`metric`/`prior_data` for `custom`)."""
     if name not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {name!r}; known benchmarks: {', '.join(list_benchmarks())}")
-    return BENCHMARKS[name](protocol)
+    return BENCHMARKS[name](protocol, **options)
 
 
 __all__ = [
     "BENCHMARKS",
+    "DATA_LAYOUTS",
     "DEFAULT_PROTOCOL",
     "PROTOCOLS",
     "Benchmark",

@@ -19,6 +19,7 @@ from pathlib import Path
 from llava_tc.eval.benchmarks.base import OPTION_LETTER_PROMPT, Benchmark, EvalSample, Metric
 from llava_tc.eval.benchmarks.multiple_choice import accuracy_metrics, lenient_letter_right
 from llava_tc.eval.benchmarks.options import LETTERS, format_options
+from llava_tc.eval.benchmarks.parquet import ParquetRelease, image_bytes
 
 _LEADING_LETTER = re.compile(r"^\s*([A-Z])\.")
 _NO_PUNCTUATION = str.maketrans("", "", string.punctuation)
@@ -36,6 +37,23 @@ def _numpy_exact(text: str) -> str:
     return text.lower().translate(_NO_PUNCTUATION).rstrip("\x00")
 
 
+def _sample(
+    sample_id: str,
+    text: str,
+    options: list[str],
+    answer: int | str,
+    image: Path | None = None,
+    data: bytes | None = None,
+) -> EvalSample:
+    return EvalSample(
+        id=sample_id,
+        image=image,
+        image_bytes=data,
+        prompt=f"{text}\n{format_options(options)}{OPTION_LETTER_PROMPT}",
+        meta={"options": list(options), "answer": LETTERS[int(answer)]},
+    )
+
+
 class AI2D(Benchmark):
     name = "ai2d"
     default_split = "test"
@@ -46,26 +64,32 @@ ai2d/ai2d_test_ids.csv              test image ids, one per line (e.g. 4564)
 ai2d/questions/<id>.png.json        {"imageName", "questions": {text: {answerTexts, correctAnswer, questionId}}}
 ai2d/images/<id>.png
 """
+    parquet = ParquetRelease("lmms-lab/ai2d", {"test": "test"}, ("question", "options", "answer", "image"))
 
-    def load(self, data_root: Path, split: str | None = None) -> list[EvalSample]:
-        self.resolve_split(split)
+    def load_files(self, data_root: Path, split: str) -> list[EvalSample]:
         root = Path(data_root) / "ai2d"
         ids_file = self.require_file(root / "ai2d_test_ids.csv")
         image_ids = [line.strip() for line in self.read_text(ids_file).splitlines() if line.strip()]
         samples = []
         for image_id in image_ids:
             record = self.read_json(root / "questions" / f"{image_id}.png.json")
+            image = (root / "images" / record["imageName"]).resolve()
             for text, q in record["questions"].items():
-                options = q["answerTexts"]
-                samples.append(
-                    EvalSample(
-                        id=str(q["questionId"]),
-                        image=(root / "images" / record["imageName"]).resolve(),
-                        prompt=f"{text}\n{format_options(options)}{OPTION_LETTER_PROMPT}",
-                        meta={"options": options, "answer": LETTERS[q["correctAnswer"]]},
-                    )
-                )
+                samples.append(_sample(str(q["questionId"]), text, q["answerTexts"], q["correctAnswer"], image=image))
         return samples
+
+    def load_parquet(self, rows: list[dict], data_root: Path, split: str) -> list[EvalSample]:
+        """lmms-lab/ai2d: no question ids (ids are `test-<row>`); `answer` is the option index as a string."""
+        return [
+            _sample(
+                f"test-{k}",
+                r["question"],
+                r["options"],
+                r["answer"],
+                data=image_bytes(r["image"], self.name, f"row {k}", data_root),
+            )
+            for k, r in enumerate(rows)
+        ]
 
     def metrics(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
         raw = self.answers_for(samples, answers)

@@ -15,12 +15,18 @@ import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from llava_tc.eval.benchmarks.parquet import ParquetRelease
 
 SHORT_ANSWER_PROMPT = "\nAnswer the question using a single word or phrase."
 OPTION_LETTER_PROMPT = "\nAnswer with the option's letter from the given choices directly."
 PROTOCOLS = ("official", "lenient")
 DEFAULT_PROTOCOL = "official"
+DATA_LAYOUTS = ("auto", "original", "parquet")
+"""`original`: the benchmark's own release files; `parquet`: its lmms-lab parquet release (`parquet.py`); `auto`:
+the parquet release where the data root (or its `<repository name>` folder) holds its files, else the original."""
 
 
 def check_protocol(protocol: str) -> str:
@@ -64,18 +70,41 @@ class Benchmark(ABC):
     splits: tuple[str, ...] = ()
     max_new_tokens: int = 16
     layout: str = ""  # the expected files under the data root, quoted in every missing-file error
+    parquet: ParquetRelease | None = None  # the lmms-lab parquet release it also reads, if any
 
-    def __init__(self, protocol: str = DEFAULT_PROTOCOL) -> None:
+    def __init__(self, protocol: str = DEFAULT_PROTOCOL, *, data_layout: str = "auto") -> None:
         self.protocol = check_protocol(protocol)
+        if data_layout not in DATA_LAYOUTS:
+            raise ValueError(f"unknown data layout {data_layout!r}; valid layouts: {', '.join(DATA_LAYOUTS)}")
+        if data_layout == "parquet" and self.parquet is None:
+            raise ValueError(f"{self.name} has no parquet layout; it reads only its original files")
+        self.data_layout = data_layout
 
     @property
     def official(self) -> bool:
         """Whether this instance scores by the official protocol."""
         return self.protocol == "official"
 
-    @abstractmethod
     def load(self, data_root: Path, split: str | None = None) -> list[EvalSample]:
-        """Read the benchmark's official files under `data_root` into samples."""
+        """Read the benchmark's questions under `data_root`, from its original files or its parquet release."""
+        split = self.resolve_split(split)
+        root = Path(data_root)
+        if self.parquet is not None and self.parquet.chosen(self, root, split):
+            return self.load_parquet(self.parquet.read(self, root, split), root, split)
+        return self.load_files(root, split)
+
+    @abstractmethod
+    def load_files(self, data_root: Path, split: str) -> list[EvalSample]:
+        """Read the benchmark's original release files under `data_root` into samples."""
+
+    def load_parquet(self, rows: list[dict[str, Any]], data_root: Path, split: str) -> list[EvalSample]:
+        """Samples from the rows of the benchmark's parquet release (images as `{"bytes", "path"}` dicts)."""
+        raise NotImplementedError(f"{self.name} has no parquet layout")
+
+    def run_settings(self) -> dict[str, Any]:
+        """Settings besides the benchmark's name that decide its prompts (an answers folder is reused only for the
+        same ones)."""
+        return {}
 
     def score(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
         """Score raw model outputs (`answers`: sample id -> text) under this instance's protocol."""

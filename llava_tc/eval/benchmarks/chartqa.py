@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from llava_tc.eval.benchmarks.base import SHORT_ANSWER_PROMPT, Benchmark, EvalSample, Metric, grouped_accuracy, mean
+from llava_tc.eval.benchmarks.parquet import ParquetRelease, image_bytes
 
 SUBSETS = ("human", "augmented")
 
@@ -49,6 +50,18 @@ def relaxed_correct(prediction: str, target: str) -> bool:
     return _relaxed(prediction.strip().rstrip(".").strip(), target.strip(), every_percent=False)
 
 
+def _sample(
+    subset: str, i: int, query: str, label: object, image: Path | None = None, data: bytes | None = None
+) -> EvalSample:
+    return EvalSample(
+        id=f"{subset}-{i}",
+        image=image,
+        image_bytes=data,
+        prompt=query + SHORT_ANSWER_PROMPT,
+        meta={"answer": str(label), "subset": subset},
+    )
+
+
 class ChartQA(Benchmark):
     name = "chartqa"
     default_split = "test"
@@ -59,21 +72,25 @@ chartqa/test/test_human.json       [{imgname, query, label}, ...]
 chartqa/test/test_augmented.json
 chartqa/test/png/<imgname>
 """
+    parquet = ParquetRelease("lmms-lab/ChartQA", {"test": "test"}, ("type", "question", "answer", "image"))
 
-    def load(self, data_root: Path, split: str | None = None) -> list[EvalSample]:
-        split = self.resolve_split(split)
+    def load_files(self, data_root: Path, split: str) -> list[EvalSample]:
         root = Path(data_root) / "chartqa" / split
         samples = []
         for subset in SUBSETS:
             for i, r in enumerate(self.read_json(root / f"{split}_{subset}.json")):
-                samples.append(
-                    EvalSample(
-                        id=f"{subset}-{i}",
-                        image=(root / "png" / r["imgname"]).resolve(),
-                        prompt=r["query"] + SHORT_ANSWER_PROMPT,
-                        meta={"answer": str(r["label"]), "subset": subset},
-                    )
-                )
+                image = (root / "png" / r["imgname"]).resolve()
+                samples.append(_sample(subset, i, r["query"], r["label"], image=image))
+        return samples
+
+    def load_parquet(self, rows: list[dict], data_root: Path, split: str) -> list[EvalSample]:
+        """lmms-lab/ChartQA: `type` is "<subset>_<split>" (human_test, augmented_test), rows in each file's order."""
+        samples = []
+        for subset in SUBSETS:
+            of_subset = [r for r in rows if r["type"] == f"{subset}_{split}"]
+            for i, r in enumerate(of_subset):
+                data = image_bytes(r["image"], self.name, f"{subset} question {i}", data_root)
+                samples.append(_sample(subset, i, r["question"], r["answer"], data=data))
         return samples
 
     def metrics(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:

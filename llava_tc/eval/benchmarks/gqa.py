@@ -16,8 +16,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from llava_tc.eval.benchmarks.base import SHORT_ANSWER_PROMPT, Benchmark, EvalSample, Metric, grouped_accuracy, mean
+from llava_tc.eval.benchmarks.parquet import ParquetRelease, image_bytes
 
 _FILES = {"testdev": "testdev_balanced_questions.json"}
+_RELEASE = ParquetRelease(
+    "lmms-lab/GQA",
+    {"testdev": "testdev"},
+    ("id", "imageId", "question", "answer", "isBalanced", "types"),
+    config="testdev_balanced_instructions",
+)
 
 
 def official_gqa_prediction(text: str) -> str:
@@ -30,6 +37,20 @@ def normalize_gqa_answer(text: str) -> str:
     return text.strip().rstrip(".").strip().lower()
 
 
+def _sample(qid: str, q: dict, image: Path | None = None, data: bytes | None = None) -> EvalSample:
+    return EvalSample(
+        id=str(qid),
+        image=image,
+        image_bytes=data,
+        prompt=q["question"] + SHORT_ANSWER_PROMPT,
+        meta={
+            "answer": q.get("answer"),
+            "structural": (q.get("types") or {}).get("structural", "unknown"),
+            "balanced": q.get("isBalanced", True),
+        },
+    )
+
+
 class GQA(Benchmark):
     name = "gqa"
     default_split = "testdev"
@@ -39,24 +60,29 @@ class GQA(Benchmark):
 gqa/testdev_balanced_questions.json   {question_id: {imageId, question, answer, types: {structural, ...}, ...}}
 gqa/images/<imageId>.jpg              images
 """
+    parquet = _RELEASE
 
-    def load(self, data_root: Path, split: str | None = None) -> list[EvalSample]:
-        split = self.resolve_split(split)
+    def load_files(self, data_root: Path, split: str) -> list[EvalSample]:
         root = Path(data_root) / "gqa"
         questions = self.read_json(root / _FILES[split])
         return [
-            EvalSample(
-                id=str(qid),
-                image=(root / "images" / f"{q['imageId']}.jpg").resolve(),
-                prompt=q["question"] + SHORT_ANSWER_PROMPT,
-                meta={
-                    "answer": q.get("answer"),
-                    "structural": q.get("types", {}).get("structural", "unknown"),
-                    "balanced": q.get("isBalanced", True),
-                },
-            )
-            for qid, q in questions.items()
+            _sample(qid, q, image=(root / "images" / f"{q['imageId']}.jpg").resolve()) for qid, q in questions.items()
         ]
+
+    def load_parquet(self, rows: list[dict], data_root: Path, split: str) -> list[EvalSample]:
+        """lmms-lab/GQA: the questions' config (`testdev_balanced_instructions`) and the images' config
+        (`testdev_balanced_images`: `id`, `image`), joined on `imageId`."""
+        images = {
+            r["id"]: r["image"]
+            for r in _RELEASE.read(self, data_root, split, config="testdev_balanced_images", columns=("id", "image"))
+        }
+        samples = []
+        for r in rows:
+            if r["imageId"] not in images:
+                raise ValueError(f"gqa: question {r['id']} names image {r['imageId']!r}, absent from the images config")
+            data = image_bytes(images[r["imageId"]], self.name, f"image {r['imageId']}", data_root)
+            samples.append(_sample(r["id"], r, data=data))
+        return samples
 
     def metrics(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
         raw = self.answers_for(samples, answers)

@@ -32,6 +32,9 @@ from pathlib import Path
 
 from llava_tc.eval.benchmarks.base import Benchmark, EvalSample, Metric, grouped_accuracy, mean
 from llava_tc.eval.benchmarks.options import LETTERS, parse_option_letter
+from llava_tc.eval.benchmarks.parquet import ParquetRelease, image_bytes
+
+_RECORD_FIELDS = ("query", "image", "answer", "question_type", "answer_type")
 
 _ANSWER_PHRASE = re.compile(r"answer(?:\s+is)?\s*[:：]?\s*(.+)", re.IGNORECASE)
 _NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
@@ -139,6 +142,12 @@ def is_correct(extracted: str | None, record: dict) -> bool:
     return extracted.strip().lower() == gold.lower()
 
 
+def _sample(pid: str, r: dict, image: Path | None = None, data: bytes | None = None) -> EvalSample:
+    fields = ("answer", "question_type", "answer_type", "choices", "precision")
+    meta = {k: r.get(k) for k in fields} | {"task": (r.get("metadata") or {}).get("task", "unknown")}
+    return EvalSample(id=pid, image=image, image_bytes=data, prompt=r["query"], meta=meta)
+
+
 class MathVista(Benchmark):
     name = "mathvista"
     default_split = "testmini"
@@ -148,20 +157,30 @@ class MathVista(Benchmark):
 mathvista/annot_testmini.json   {pid: {query, image, choices, answer, question_type, answer_type, precision, metadata}}
 mathvista/images/<pid>.jpg      images, as the records' "image" field names them ("images/1.jpg")
 """
+    parquet = ParquetRelease(
+        "AI4Math/MathVista",
+        {"testmini": "testmini"},
+        ("pid", "decoded_image", "choices", "precision", "metadata", *_RECORD_FIELDS),
+    )
 
-    def load(self, data_root: Path, split: str | None = None) -> list[EvalSample]:
-        split = self.resolve_split(split)
+    def load_files(self, data_root: Path, split: str) -> list[EvalSample]:
         root = Path(data_root) / "mathvista"
         records = self.read_json(root / f"annot_{split}.json")
         samples = []
         for pid, r in records.items():
-            for key in ("query", "image", "answer", "question_type", "answer_type"):
+            for key in _RECORD_FIELDS:
                 if key not in r:
                     raise ValueError(f"mathvista: record {pid} has no {key!r} field")
-            fields = ("answer", "question_type", "answer_type", "choices", "precision")
-            meta = {k: r.get(k) for k in fields} | {"task": r.get("metadata", {}).get("task", "unknown")}
-            samples.append(EvalSample(id=str(pid), image=(root / r["image"]).resolve(), prompt=r["query"], meta=meta))
+            samples.append(_sample(str(pid), r, image=(root / r["image"]).resolve()))
         return samples
+
+    def load_parquet(self, rows: list[dict], data_root: Path, split: str) -> list[EvalSample]:
+        """AI4Math/MathVista (what lmms-eval reads): the annotation's fields as columns, the image in
+        `decoded_image` (`image` keeps the original relative path)."""
+        return [
+            _sample(str(r["pid"]), r, data=image_bytes(r["decoded_image"], self.name, f"pid {r['pid']}", data_root))
+            for r in rows
+        ]
 
     def metrics(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
         raw = self.answers_for(samples, answers)

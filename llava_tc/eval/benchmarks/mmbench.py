@@ -30,10 +30,12 @@ import binascii
 import csv
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from llava_tc.eval.benchmarks.base import OPTION_LETTER_PROMPT, Benchmark, EvalSample, Metric, grouped_accuracy, mean
 from llava_tc.eval.benchmarks.options import LETTERS, format_options, parse_option_letter
+from llava_tc.eval.benchmarks.parquet import ParquetRelease, image_bytes
 
 log = logging.getLogger(__name__)
 
@@ -133,25 +135,60 @@ mmbench/mmbench_dev_20230712.tsv    columns: index, question, hint, A, B, C, D, 
                                     source, l2-category, comment, split; rotated copies at index + k * 1000000
 mmbench/mmbench_test_20230712.tsv   same columns without answers (submission only)
 """
+    parquet = ParquetRelease(
+        "lmms-lab/MMBench", {"dev": "dev", "test": "test"}, ("index", "question", "A", "B", "image"), config="en"
+    )
 
-    def load(self, data_root: Path, split: str | None = None) -> list[EvalSample]:
-        split = self.resolve_split(split)
+    def load_files(self, data_root: Path, split: str) -> list[EvalSample]:
         path = self.require_file(Path(data_root) / "mmbench" / _FILES[split])
         rows = _read_tsv(path)
         for column in ("index", "question", "A", "B", "image"):
             if rows and column not in rows[0]:
                 raise ValueError(f"mmbench: {path} has no {column!r} column (columns: {', '.join(rows[0])})")
         images = {row["index"]: row["image"] for row in rows}
+        return self._samples(
+            rows,
+            split,
+            lambda k: f"{path} line {k + 2}",
+            lambda k, row: self._decode_image(images, row["image"], path, k + 2),
+        )
+
+    def load_parquet(self, rows: list[dict], data_root: Path, split: str) -> list[EvalSample]:
+        """lmms-lab/MMBench config `en`: the TSV's columns (`L2-category` for `l2-category`), images as structs; a
+        missing cell is None where the TSV has "nan"."""
+        cells = [
+            {
+                ("l2-category" if k == "L2-category" else k): "" if v is None else str(v)
+                for k, v in r.items()
+                if k != "image"
+            }
+            for r in rows
+        ]
+        return self._samples(
+            cells,
+            split,
+            lambda k: f"{self.name} parquet row {k}",
+            lambda k, row: image_bytes(rows[k]["image"], self.name, f"row {k} (index {row['index']})", data_root),
+        )
+
+    def _samples(
+        self,
+        rows: list[dict[str, str]],
+        split: str,
+        where: Callable[[int], str],
+        image_of: Callable[[int, dict[str, str]], bytes],
+    ) -> list[EvalSample]:
+        """Samples of TSV-like rows (cells as strings), generating the rotations where the rows lack them."""
         pre_rotated = any(int(row["index"]) >= ROTATION_STRIDE for row in rows)
         samples = []
-        for lineno, row in enumerate(rows, start=2):
+        for k_row, row in enumerate(rows):
             index = int(row["index"])
             options = [_cell(row, letter) for letter in LETTERS[:5] if _cell(row, letter)]
             answer = _cell(row, "answer") or None
             if answer is not None and answer not in LETTERS[: len(options)]:
                 valid = LETTERS[: len(options)]
-                raise ValueError(f"mmbench: {path} line {lineno} (index {index}) has answer {answer!r}; valid: {valid}")
-            image_bytes = self._decode_image(images, row["image"], path, lineno)
+                raise ValueError(f"mmbench: {where(k_row)} (index {index}) has answer {answer!r}; valid: {valid}")
+            data = image_of(k_row, row)
             if pre_rotated:
                 rotations = [(str(index), index % ROTATION_STRIDE, index // ROTATION_STRIDE, options, answer)]
             else:
@@ -165,7 +202,7 @@ mmbench/mmbench_test_20230712.tsv   same columns without answers (submission onl
                     EvalSample(
                         id=sample_id,
                         image=None,
-                        image_bytes=image_bytes,
+                        image_bytes=data,
                         prompt=self._prompt(row, shown),
                         meta={
                             "index": index,

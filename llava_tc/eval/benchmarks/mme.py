@@ -20,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from llava_tc.eval.benchmarks.base import SHORT_ANSWER_PROMPT, Benchmark, EvalSample, Metric
+from llava_tc.eval.benchmarks.parquet import ParquetRelease, image_bytes
 
 PERCEPTION = ("existence", "count", "position", "color", "posters", "celebrity", "scene", "landmark", "artwork", "OCR")
 COGNITION = ("commonsense_reasoning", "numerical_calculation", "text_translation", "code_reasoning")
@@ -40,6 +41,24 @@ def parse_mme_answer(text: str) -> str:
     return "other"
 
 
+def _sample(
+    subtask: str,
+    image_name: str,
+    k: int,
+    question: str,
+    answer: str,
+    image: Path | None = None,
+    data: bytes | None = None,
+) -> EvalSample:
+    return EvalSample(
+        id=f"{subtask}/{image_name}/{k}",
+        image=image,
+        image_bytes=data,
+        prompt=question.strip() + SHORT_ANSWER_PROMPT,
+        meta={"subtask": subtask, "image_key": image_name, "answer": answer.strip().lower()},
+    )
+
+
 class MME(Benchmark):
     name = "mme"
     default_split = "test"
@@ -54,9 +73,11 @@ MME_Benchmark_release_version/<subtask>/             one folder per subtask: exi
   images/<stem>.jpg + questions_answers_YN/<stem>.txt  (artwork, celebrity, landmark, posters, scene)
 Each .txt holds two lines "question<TAB>Yes|No".
 """
+    parquet = ParquetRelease(
+        "lmms-lab/MME", {"test": "test"}, ("question_id", "question", "answer", "category", "image")
+    )
 
-    def load(self, data_root: Path, split: str | None = None) -> list[EvalSample]:
-        self.resolve_split(split)
+    def load_files(self, data_root: Path, split: str) -> list[EvalSample]:
         root = Path(data_root) / "MME_Benchmark_release_version"
         samples = []
         for subtask in PERCEPTION + COGNITION:
@@ -80,14 +101,25 @@ Each .txt holds two lines "question<TAB>Yes|No".
                     question, sep, answer = line.rpartition("\t")
                     if not sep or answer.strip().lower() not in ("yes", "no"):
                         raise ValueError(f"mme: {txt} line {k + 1} is not 'question<TAB>Yes|No': {line!r}")
-                    samples.append(
-                        EvalSample(
-                            id=f"{subtask}/{image.name}/{k}",
-                            image=image.resolve(),
-                            prompt=question.strip() + SHORT_ANSWER_PROMPT,
-                            meta={"subtask": subtask, "image_key": image.name, "answer": answer.strip().lower()},
-                        )
-                    )
+                    samples.append(_sample(subtask, image.name, k, question, answer, image=image.resolve()))
+        return samples
+
+    def load_parquet(self, rows: list[dict], data_root: Path, split: str) -> list[EvalSample]:
+        """lmms-lab/MME: `question_id` is "<subtask>/<image file>", `category` the subtask; in the original order
+        (subtasks as calculation.py lists them, images by name, questions as given)."""
+        order = {subtask: i for i, subtask in enumerate(PERCEPTION + COGNITION)}
+        by_image: dict[tuple[str, str], list[dict]] = {}
+        for r in rows:
+            if r["category"] not in order:
+                raise ValueError(f"mme: question {r['question_id']} has category {r['category']!r}; valid: {order}")
+            if str(r["answer"]).strip().lower() not in ("yes", "no"):
+                raise ValueError(f"mme: question {r['question_id']} has answer {r['answer']!r}; valid: Yes, No")
+            by_image.setdefault((r["category"], str(r["question_id"]).rsplit("/", 1)[-1]), []).append(r)
+        samples = []
+        for (subtask, name), questions in sorted(by_image.items(), key=lambda item: (order[item[0][0]], item[0][1])):
+            data = image_bytes(questions[0]["image"], self.name, f"question {questions[0]['question_id']}", data_root)
+            for k, r in enumerate(questions):
+                samples.append(_sample(subtask, name, k, r["question"], r["answer"], data=data))
         return samples
 
     def metrics(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:

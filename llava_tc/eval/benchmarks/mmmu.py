@@ -36,6 +36,7 @@ from llava_tc.eval.benchmarks.base import (
 from llava_tc.eval.benchmarks.mmmu_eval import new_guesser, parse_multi_choice, parse_open
 from llava_tc.eval.benchmarks.mmmu_eval import open_correct as official_open_correct
 from llava_tc.eval.benchmarks.options import format_options, option_letters
+from llava_tc.eval.benchmarks.parquet import ParquetRelease, read_parquet_rows
 
 _INDICATORS = ("could be ", "so ", "is ", "thus ", "therefore ", "final ", "answer ", "result ")
 _NUMBER = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
@@ -104,6 +105,29 @@ def _literal(value: str, field: str, sample_id: str) -> list[str]:
     return [str(x) for x in parsed]
 
 
+_COLUMNS = ("id", "question", "options", "answer", "question_type", "image_1")
+
+
+def _sample(r: dict, subject: str) -> EvalSample:
+    """One MMMU row; the model sees the first image (`image_1`)."""
+    multiple_choice = r["question_type"] == "multiple-choice"
+    options = _literal(r["options"], "options", r["id"]) if multiple_choice else []
+    if multiple_choice:
+        prompt = f"{r['question']}\n{format_options(options)}{OPTION_LETTER_PROMPT}"
+        answer: str | list[str] = r["answer"]
+    else:
+        prompt = r["question"] + SHORT_ANSWER_PROMPT
+        answer = _literal(r["answer"], "answer", r["id"]) if r["answer"].startswith("[") else r["answer"]
+    image = r.get("image_1")
+    return EvalSample(
+        id=r["id"],
+        image=None,
+        image_bytes=image["bytes"] if image else None,
+        prompt=prompt,
+        meta={"options": options, "answer": answer, "question_type": r["question_type"], "subject": subject},
+    )
+
+
 class MMMU(Benchmark):
     name = "mmmu"
     default_split = "validation"
@@ -113,42 +137,25 @@ class MMMU(Benchmark):
 mmmu/<Subject>/validation-00000-of-00001.parquet   the HF dataset MMMU/MMMU: columns id, question, options,
                                                    answer, question_type, image_1 .. image_7 ({bytes, path}), ...
 """
+    parquet = ParquetRelease("lmms-lab/MMMU", {"validation": "validation"}, _COLUMNS)
 
-    def load(self, data_root: Path, split: str | None = None) -> list[EvalSample]:
-        split = self.resolve_split(split)
+    def load_files(self, data_root: Path, split: str) -> list[EvalSample]:
         root = Path(data_root) / "mmmu"
         files = sorted(root.glob(f"*/{split}-*.parquet"))
         if not files:
             raise FileNotFoundError(f"mmmu: no {split}-*.parquet under {root}. Expected layout:\n{self.layout.strip()}")
-        import pyarrow.parquet as pq  # deferred: only MMMU needs parquet
+        return [_sample(r, path.parent.name) for path in files for r in read_parquet_rows(path, _COLUMNS, self.name)]
 
+    def load_parquet(self, rows: list[dict], data_root: Path, split: str) -> list[EvalSample]:
+        """lmms-lab/MMMU: every subject in one split, the subject only in the id ("validation_Art_Theory_12"); in
+        the original order (subjects by name, questions as given)."""
         samples = []
-        for path in files:
-            for r in pq.read_table(path).to_pylist():
-                multiple_choice = r["question_type"] == "multiple-choice"
-                options = _literal(r["options"], "options", r["id"]) if multiple_choice else []
-                if multiple_choice:
-                    prompt = f"{r['question']}\n{format_options(options)}{OPTION_LETTER_PROMPT}"
-                    answer: str | list[str] = r["answer"]
-                else:
-                    prompt = r["question"] + SHORT_ANSWER_PROMPT
-                    answer = _literal(r["answer"], "answer", r["id"]) if r["answer"].startswith("[") else r["answer"]
-                image = r.get("image_1")
-                samples.append(
-                    EvalSample(
-                        id=r["id"],
-                        image=None,
-                        image_bytes=image["bytes"] if image else None,
-                        prompt=prompt,
-                        meta={
-                            "options": options,
-                            "answer": answer,
-                            "question_type": r["question_type"],
-                            "subject": path.parent.name,
-                        },
-                    )
-                )
-        return samples
+        for r in rows:
+            subject, sep, _ = str(r["id"]).removeprefix(f"{split}_").rpartition("_")
+            if not sep:
+                raise ValueError(f"mmmu: id {r['id']!r} is not '{split}_<Subject>_<number>'")
+            samples.append(_sample(r, subject))
+        return sorted(samples, key=lambda s: s.meta["subject"])
 
     def metrics(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
         raw = self.answers_for(samples, answers)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from llava_tc.eval.benchmarks.base import SHORT_ANSWER_PROMPT, Benchmark, EvalSample, Metric, mean
+from llava_tc.eval.benchmarks.parquet import ParquetRelease, image_bytes
 from llava_tc.eval.benchmarks.yes_no import parse_pope_official, parse_yes_no
 
 CATEGORIES = ("random", "popular", "adversarial")
@@ -47,25 +48,50 @@ pope/coco_pope_popular.json
 pope/coco_pope_adversarial.json
 coco/val2014/COCO_val2014_<id>.jpg  the COCO val2014 images the "image" field names
 """
+    parquet = ParquetRelease(
+        "lmms-lab/POPE",
+        {split: "test" for split in ("test", *CATEGORIES)},
+        ("question_id", "question", "answer", "category", "image"),
+    )
 
-    def load(self, data_root: Path, split: str | None = None) -> list[EvalSample]:
-        split = self.resolve_split(split)
+    def load_files(self, data_root: Path, split: str) -> list[EvalSample]:
         root = Path(data_root)
         samples = []
         for category in CATEGORIES if split == "test" else (split,):
             for r in self.read_jsonl(root / "pope" / f"coco_pope_{category}.json"):
-                label = r["label"].strip().lower()
-                if label not in ("yes", "no"):
-                    raise ValueError(f"pope: question {r['question_id']} ({category}) has label {r['label']!r}")
-                samples.append(
-                    EvalSample(
-                        id=f"{category}-{r['question_id']}",
-                        image=(root / "coco" / "val2014" / r["image"]).resolve(),
-                        prompt=r["text"] + SHORT_ANSWER_PROMPT,
-                        meta={"category": category, "label": label, "question_id": r["question_id"]},
-                    )
-                )
+                image = (root / "coco" / "val2014" / r["image"]).resolve()
+                samples.append(self._sample(category, r["question_id"], r["text"], r["label"], image=image))
         return samples
+
+    def load_parquet(self, rows: list[dict], data_root: Path, split: str) -> list[EvalSample]:
+        """lmms-lab/POPE: one `test` split of all three settings (`category`), in the original files' order."""
+        samples = []
+        for category in CATEGORIES if split == "test" else (split,):
+            for r in (r for r in rows if r["category"] == category):
+                question_id = int(r["question_id"]) if str(r["question_id"]).isdigit() else r["question_id"]
+                data = image_bytes(r["image"], self.name, f"question {question_id} ({category})", data_root)
+                samples.append(self._sample(category, question_id, r["question"], r["answer"], data=data))
+        return samples
+
+    def _sample(
+        self,
+        category: str,
+        question_id: int | str,
+        text: str,
+        label: str,
+        image: Path | None = None,
+        data: bytes | None = None,
+    ) -> EvalSample:
+        answer = label.strip().lower()
+        if answer not in ("yes", "no"):
+            raise ValueError(f"pope: question {question_id} ({category}) has label {label!r}")
+        return EvalSample(
+            id=f"{category}-{question_id}",
+            image=image,
+            image_bytes=data,
+            prompt=text + SHORT_ANSWER_PROMPT,
+            meta={"category": category, "label": answer, "question_id": question_id},
+        )
 
     def metrics(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
         parse = parse_pope_official if self.official else parse_yes_no

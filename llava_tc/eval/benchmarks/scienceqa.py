@@ -19,6 +19,7 @@ from pathlib import Path
 from llava_tc.eval.benchmarks.base import OPTION_LETTER_PROMPT, Benchmark, EvalSample, Metric
 from llava_tc.eval.benchmarks.multiple_choice import accuracy_metrics, lenient_letter_right
 from llava_tc.eval.benchmarks.options import LETTERS, format_options
+from llava_tc.eval.benchmarks.parquet import ParquetRelease, image_bytes
 
 _SQA_OPTIONS = ("A", "B", "C", "D", "E")  # eval_science_qa.py's --options list, whatever the number of choices
 _THE_ANSWER_IS = re.compile(r"The answer is ([A-Z]).")
@@ -36,6 +37,19 @@ def parse_scienceqa_official(text: str, num_choices: int) -> str | None:
     return letter if letter in _SQA_OPTIONS[:num_choices] else None
 
 
+def _sample(sample_id: str, p: dict, image: Path | None = None, data: bytes | None = None) -> EvalSample:
+    """LLaVA-1.5's prompt: "Context: <hint>" when there is one, the question, the options, the letter instruction."""
+    hint = (p.get("hint") or "").strip()
+    body = f"Context: {hint}\n{p['question']}" if hint else p["question"]
+    return EvalSample(
+        id=sample_id,
+        image=image,
+        image_bytes=data,
+        prompt=f"{body}\n{format_options(p['choices'])}{OPTION_LETTER_PROMPT}",
+        meta={"options": list(p["choices"]), "answer": LETTERS[int(p["answer"])], "subject": p.get("subject", "")},
+    )
+
+
 class ScienceQAImg(Benchmark):
     name = "scienceqa_img"
     default_split = "test"
@@ -46,9 +60,14 @@ scienceqa/problems.json                 {pid: {question, choices, answer (index)
 scienceqa/pid_splits.json               {"test": [pid, ...], "val": [...], ...}
 scienceqa/images/<split>/<pid>/image.png
 """
+    parquet = ParquetRelease(
+        "lmms-lab/ScienceQA",
+        {"test": "test", "val": "validation"},
+        ("question", "choices", "answer", "hint", "image", "subject"),
+        config="ScienceQA-IMG",
+    )
 
-    def load(self, data_root: Path, split: str | None = None) -> list[EvalSample]:
-        split = self.resolve_split(split)
+    def load_files(self, data_root: Path, split: str) -> list[EvalSample]:
         root = Path(data_root) / "scienceqa"
         problems = self.read_json(root / "problems.json")
         pids = self.read_json(root / "pid_splits.json")
@@ -61,19 +80,21 @@ scienceqa/images/<split>/<pid>/image.png
             if pid not in problems:
                 raise ValueError(f"scienceqa_img: pid {pid} of split {split} is not in problems.json")
             p = problems[pid]
-            if not p.get("image"):
-                continue
-            hint = (p.get("hint") or "").strip()
-            body = f"Context: {hint}\n{p['question']}" if hint else p["question"]
-            samples.append(
-                EvalSample(
-                    id=str(pid),
-                    image=(root / "images" / split / str(pid) / p["image"]).resolve(),
-                    prompt=f"{body}\n{format_options(p['choices'])}{OPTION_LETTER_PROMPT}",
-                    meta={"options": p["choices"], "answer": LETTERS[p["answer"]], "subject": p.get("subject", "")},
-                )
-            )
+            if p.get("image"):
+                image = (root / "images" / split / str(pid) / p["image"]).resolve()
+                samples.append(_sample(str(pid), p, image=image))
         return samples
+
+    def load_parquet(self, rows: list[dict], data_root: Path, split: str) -> list[EvalSample]:
+        """lmms-lab/ScienceQA `ScienceQA-IMG`: the image questions without their problem ids, so ids are
+        `<split>-<row>`; rows without an image are skipped as in the original layout; no `minival`."""
+        if split not in self.parquet.splits:
+            raise ValueError(f"scienceqa_img: the parquet release has no {split!r} split (has: test, val)")
+        return [
+            _sample(f"{split}-{k}", r, data=image_bytes(r["image"], self.name, f"{split} row {k}", data_root))
+            for k, r in enumerate(rows)
+            if r["image"] is not None
+        ]
 
     def metrics(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
         raw = self.answers_for(samples, answers)

@@ -60,8 +60,7 @@ eval.json               LLaVA JSON list: {id, image, conversations: [human, gpt]
 images/eval-000012.png  images, referenced relative to the data root ("images/eval-000012.png")
 """
 
-    def load(self, data_root: Path, split: str | None = None) -> list[EvalSample]:
-        self.resolve_split(split)
+    def load_files(self, data_root: Path, split: str) -> list[EvalSample]:
         root = Path(data_root)
         path = root / "eval.json"
         records = self.read_json(path)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from llava_tc.eval.benchmarks.base import SHORT_ANSWER_PROMPT, Benchmark, EvalSample, Metric
+from llava_tc.eval.benchmarks.parquet import ParquetRelease, image_bytes
 from llava_tc.eval.benchmarks.vqa_accuracy import vqa_accuracy
 from llava_tc.eval.benchmarks.vqa_eval import textvqa_accuracy, vqa_metrics
 
@@ -32,9 +33,13 @@ textvqa/TextVQA_0.5.1_val.json             {"data": [{question_id, question, ima
 textvqa/train_images/<image_id>.jpg        images (val images ship in the train_images folder)
 textvqa/TextVQA_Rosetta_OCR_v0.2_val.json  OCR tokens, for textvqa_ocr: {"data": [{image_id, ocr_tokens}]}
 """
+    parquet = ParquetRelease(
+        "lmms-lab/textvqa",
+        {"val": "validation"},
+        ("question_id", "question", "image_id", "image", "answers", "ocr_tokens"),
+    )
 
-    def load(self, data_root: Path, split: str | None = None) -> list[EvalSample]:
-        self.resolve_split(split)
+    def load_files(self, data_root: Path, split: str) -> list[EvalSample]:
         root = Path(data_root) / "textvqa"
         records = self.read_json(root / "TextVQA_0.5.1_val.json")["data"]
         ocr: dict[str, list[str]] = {}
@@ -43,25 +48,41 @@ textvqa/TextVQA_Rosetta_OCR_v0.2_val.json  OCR tokens, for textvqa_ocr: {"data":
             ocr = {r["image_id"]: r["ocr_tokens"] for r in ocr_records}
         samples = []
         for r in records:
-            prompt = r["question"]
-            if self.use_ocr:
-                if r["image_id"] not in ocr:
-                    raise ValueError(f"{self.name}: image {r['image_id']} has no entry in the OCR token file")
-                prompt += "\nReference OCR token: " + ", ".join(ocr[r["image_id"]])
-            samples.append(
-                EvalSample(
-                    id=str(r["question_id"]),
-                    image=(root / "train_images" / f"{r['image_id']}.jpg").resolve(),
-                    prompt=prompt + SHORT_ANSWER_PROMPT,
-                    meta={
-                        "answers": r.get("answers"),
-                        "question_id": r["question_id"],
-                        "image_id": r["image_id"],
-                        "question": r["question"],
-                    },
-                )
-            )
+            if self.use_ocr and r["image_id"] not in ocr:
+                raise ValueError(f"{self.name}: image {r['image_id']} has no entry in the OCR token file")
+            image = (root / "train_images" / f"{r['image_id']}.jpg").resolve()
+            samples.append(self._sample(r, ocr.get(r["image_id"], []), image=image))
         return samples
+
+    def load_parquet(self, rows: list[dict], data_root: Path, split: str) -> list[EvalSample]:
+        """lmms-lab/textvqa `validation`; `textvqa_ocr` lists the rows' own `ocr_tokens` column."""
+        return [
+            self._sample(
+                r,
+                r["ocr_tokens"] or [],
+                data=image_bytes(r["image"], self.name, f"question {r['question_id']}", data_root),
+            )
+            for r in rows
+        ]
+
+    def _sample(
+        self, r: dict, ocr_tokens: list[str], image: Path | None = None, data: bytes | None = None
+    ) -> EvalSample:
+        prompt = r["question"]
+        if self.use_ocr:
+            prompt += "\nReference OCR token: " + ", ".join(ocr_tokens)
+        return EvalSample(
+            id=str(r["question_id"]),
+            image=image,
+            image_bytes=data,
+            prompt=prompt + SHORT_ANSWER_PROMPT,
+            meta={
+                "answers": r.get("answers"),
+                "question_id": r["question_id"],
+                "image_id": r["image_id"],
+                "question": r["question"],
+            },
+        )
 
     def metrics(self, samples: list[EvalSample], answers: dict[str, str]) -> list[Metric]:
         predictions = self.answers_for(samples, answers)

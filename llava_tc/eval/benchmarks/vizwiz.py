@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 
 from llava_tc.eval.benchmarks.base import SHORT_ANSWER_PROMPT, Benchmark, EvalSample, Metric
+from llava_tc.eval.benchmarks.parquet import ParquetRelease, image_bytes
 from llava_tc.eval.benchmarks.vqa_accuracy import normalize_vqa_answer, vqa_accuracy
 from llava_tc.eval.benchmarks.vqa_eval import evalai_answer_processor, vizwiz_eval_accuracy, vqa_metrics
 
@@ -48,6 +49,24 @@ def canonical_vizwiz_answer(text: str) -> str:
     return answer
 
 
+def _sample(
+    image_name: str,
+    question: str,
+    humans: list[str] | None,
+    answer_type: str | None,
+    split: str,
+    image: Path | None = None,
+    data: bytes | None = None,
+) -> EvalSample:
+    return EvalSample(
+        id=image_name,
+        image=image,
+        image_bytes=data,
+        prompt=question + UNANSWERABLE_PROMPT + SHORT_ANSWER_PROMPT,
+        meta={"answers": humans, "answer_type": answer_type, "split": split},
+    )
+
+
 class VizWiz(Benchmark):
     name = "vizwiz"
     default_split = "val"
@@ -59,25 +78,32 @@ vizwiz/val/VizWiz_val_00000000.jpg    val images
 vizwiz/test.json                      test questions (list of {image, question}; no answers: submission only)
 vizwiz/test/VizWiz_test_00000000.jpg  test images
 """
+    parquet = ParquetRelease(
+        "lmms-lab/VizWiz-VQA",
+        {"val": "val", "test": "test"},
+        ("question_id", "question", "answers", "category", "image"),
+    )
 
-    def load(self, data_root: Path, split: str | None = None) -> list[EvalSample]:
-        split = self.resolve_split(split)
+    def load_files(self, data_root: Path, split: str) -> list[EvalSample]:
         root = Path(data_root) / "vizwiz"
         samples = []
         for record in self.read_json(root / f"{split}.json"):
             answers = record.get("answers")
+            humans = [a["answer"] for a in answers] if answers else None
+            image = (root / split / record["image"]).resolve()
             samples.append(
-                EvalSample(
-                    id=record["image"],
-                    image=(root / split / record["image"]).resolve(),
-                    prompt=record["question"] + UNANSWERABLE_PROMPT + SHORT_ANSWER_PROMPT,
-                    meta={
-                        "answers": [a["answer"] for a in answers] if answers else None,
-                        "answer_type": record.get("answer_type"),
-                        "split": split,
-                    },
-                )
+                _sample(record["image"], record["question"], humans, record.get("answer_type"), split, image=image)
             )
+        return samples
+
+    def load_parquet(self, rows: list[dict], data_root: Path, split: str) -> list[EvalSample]:
+        """lmms-lab/VizWiz-VQA: `question_id` is the image name without ".jpg", `category` the answer type,
+        `answers` the ten human answers as strings (empty on test)."""
+        samples = []
+        for r in rows:
+            data = image_bytes(r["image"], self.name, f"question {r['question_id']}", data_root)
+            humans = list(r["answers"]) if r["answers"] else None
+            samples.append(_sample(f"{r['question_id']}.jpg", r["question"], humans, r["category"], split, data=data))
         return samples
 
     def submitted(self, prediction: str) -> str:

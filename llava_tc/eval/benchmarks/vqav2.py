@@ -44,8 +44,7 @@ vqav2/v2_OpenEnded_mscoco_test2015_questions.json       optional: full test2015 
 vqav2/test2015/COCO_test2015_<image_id:012d>.jpg        test images
 """
 
-    def load(self, data_root: Path, split: str | None = None) -> list[EvalSample]:
-        split = self.resolve_split(split)
+    def load_files(self, data_root: Path, split: str) -> list[EvalSample]:
         root = Path(data_root)
         questions = self.read_json(root / "vqav2" / _QUESTIONS[split])["questions"]
         annotations: dict[int, dict] = {}

@@ -17,6 +17,9 @@ from llava_tc.model.compressors.base import (
 from llava_tc.model.compressors.divprune import DivPrune
 from llava_tc.model.compressors.fastv import FastV
 from llava_tc.model.compressors.identity import IdentityCompressor
+from llava_tc.model.compressors.llava_mini import LlavaMiniCompressor
+from llava_tc.model.compressors.m3 import M3Compressor
+from llava_tc.model.compressors.nested import NestedCompressor, is_nested
 from llava_tc.model.compressors.pool import PoolCompressor
 from llava_tc.model.compressors.quecc import QueCC
 from llava_tc.model.compressors.random_prune import RandomPrune
@@ -26,6 +29,7 @@ from llava_tc.model.compressors.registry import (
     list_compressors,
     register_compressor,
 )
+from llava_tc.model.compressors.resampler import ResamplerCompressor
 from llava_tc.model.compressors.tokenpacker import TokenPackerCompressor
 from llava_tc.model.compressors.visionzip import VisionZip
 
@@ -33,9 +37,13 @@ __all__ = [
     "DivPrune",
     "FastV",
     "IdentityCompressor",
+    "LlavaMiniCompressor",
+    "M3Compressor",
+    "NestedCompressor",
     "PoolCompressor",
     "QueCC",
     "RandomPrune",
+    "ResamplerCompressor",
     "TokenCompressor",
     "TokenPackerCompressor",
     "TowerAttention",
@@ -45,6 +53,7 @@ __all__ = [
     "achievable_square_counts",
     "build_compressor",
     "get_compressor_class",
+    "is_nested",
     "list_compressors",
     "register_compressor",
 ]

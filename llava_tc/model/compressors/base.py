@@ -80,14 +80,14 @@ class TokenCompressor(nn.Module):
 
     Hooks for training-free methods: `needs_attention` asks the tower for `VisionFeatures.cls` and `.attention`;
     `llm_pruning` (an `LLMPruning`, None here) prunes visual tokens inside the LLM after a layer (FastV);
-    `selects_projected` makes the VLM project every patch first and call `select_projected` (DivPrune ranks tokens in
-    the LLM's embedding space).
+    `after_projector` makes the VLM project every patch first and call `compress_projected` on the projected grid
+    (M3 pools and DivPrune ranks tokens in the LLM's embedding space, as upstream).
     """
 
     needs_query: bool = False
     needs_multi: bool = False
     needs_attention: bool = False
-    selects_projected: bool = False
+    after_projector: bool = False
     llm_pruning: LLMPruning | None = None
 
     def __init__(self, geometry: VisionGeometry, num_visual_tokens: int, out_dim: int) -> None:
@@ -100,6 +100,10 @@ class TokenCompressor(nn.Module):
     def kept_visual_tokens(self) -> int:
         """Visual tokens the LLM keeps: `num_visual_tokens`, fewer after in-LLM pruning (the V of results tables)."""
         return self.num_visual_tokens
+
+    def compress_projected(self, projected: torch.Tensor) -> torch.Tensor:
+        """[B, H, W, D] projected patches -> [B, V, D], for compressors that set `after_projector`."""
+        raise NotImplementedError(f"{type(self).__name__} does not compress after the projector")
 
     def forward(self, features: VisionFeatures | torch.Tensor, query: torch.Tensor | None = None) -> torch.Tensor:
         """Compress a batch; `features` may be a plain [B, H, W, C] grid when no multi-level input is needed."""

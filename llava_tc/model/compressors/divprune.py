@@ -9,7 +9,7 @@ in `prepare_inputs_labels_for_multimodal`), commit 799e2d950aa01ba7860907f5a6d86
 - the chosen tokens keep their original order (DivPrune sorts the kept indices).
 
 DivPrune ranks the tokens after the projector, in the LLM's embedding space: inside the VLM this compressor sets
-`selects_projected`, so the model projects every patch and calls `select_projected`. On plain tensors (`forward`) it
+`after_projector`, so the model projects every patch and calls `compress_projected`. On plain tensors (`forward`) it
 ranks the features it is given. The knob is V itself (upstream's `SUBSET_RATIO` x 576).
 """
 
@@ -40,18 +40,19 @@ def max_min_diverse_indices(tokens: torch.Tensor, count: int) -> torch.Tensor:
 
 @register_compressor("divprune")
 class DivPrune(TokenCompressor):
-    selects_projected = True
+    after_projector = True
 
     def __init__(self, geometry: VisionGeometry, num_visual_tokens: int) -> None:
         check_kept_count("divprune", geometry.num_patches, num_visual_tokens)
         super().__init__(geometry, num_visual_tokens, out_dim=geometry.hidden_size)
 
-    def select_projected(self, projected: torch.Tensor) -> torch.Tensor:
-        """[B, P, D] projected patch tokens -> the V chosen ones [B, V, D]."""
-        return gather_tokens(projected, max_min_diverse_indices(projected, self.num_visual_tokens))
+    def compress_projected(self, projected: torch.Tensor) -> torch.Tensor:
+        """[B, H, W, D] projected patch tokens -> the V chosen ones [B, V, D]."""
+        tokens = projected.flatten(1, 2)
+        return gather_tokens(tokens, max_min_diverse_indices(tokens, self.num_visual_tokens))
 
     def compress(self, features: VisionFeatures, query: torch.Tensor | None) -> torch.Tensor:
-        return self.select_projected(features.grid.flatten(1, 2))
+        return self.compress_projected(features.grid)
 
     def flops(self, batch_size: int = 1) -> int:
         """The P x P cosine matrix at the tower's width (in the VLM the projector then runs over all P tokens)."""
