@@ -19,6 +19,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "merge-lora": ("llava_tc.train.merge_cli", "merge a LoRA run's adapters into a full model"),
     "sweep": ("llava_tc.train.sweep_cli", "plan, run or inspect a sweep over LLM sizes x token counts"),
     "eval": ("llava_tc.eval.cli", "generate answers on a benchmark and score them"),
+    "compare": (
+        "llava_tc.eval.compare_cli",
+        "training-free compressors at several V on one trained model: a comparison table with FLOPs",
+    ),
     "results": ("llava_tc.eval.results_cli", "summarise a results table"),
     "scaling": ("llava_tc.scaling.cli", "inference cost, scaling-law fit and the inference-optimal frontier"),
     "export": (

@@ -29,7 +29,19 @@ def query(batch: int = 2, seed: int = 1) -> torch.Tensor:
 
 
 def test_registry_lists_every_method() -> None:
-    assert list_compressors() == ["identity", "llava_mini", "m3", "pool", "quecc", "resampler", "tokenpacker"]
+    assert list_compressors() == [
+        "divprune",
+        "fastv",
+        "identity",
+        "llava_mini",
+        "m3",
+        "pool",
+        "quecc",
+        "random",
+        "resampler",
+        "tokenpacker",
+        "visionzip",
+    ]
 
 
 @pytest.mark.parametrize("name", ["pool", "tokenpacker", "quecc"])
@@ -101,7 +113,7 @@ def test_impossible_count_lists_the_valid_ones(name: str) -> None:
 
 
 def test_unknown_compressor_lists_the_known_ones() -> None:
-    known = "identity, llava_mini, m3, pool, quecc, resampler, tokenpacker"
+    known = "identity, llava_mini, m3, pool, quecc, random, resampler, tokenpacker, visionzip"
     with pytest.raises(ValueError, match=rf"unknown compressor 'mlp'.*{known}"):
         build_compressor("mlp", GEOMETRY, 4)
 

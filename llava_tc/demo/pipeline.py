@@ -251,6 +251,13 @@ def _pretrain_tower(plan: DemoPlan, out: Path, seed: int) -> None:
     print(f"[demo] tower held-out accuracy of its heads: {accuracy}", flush=True)
 
 
+def _training_free(plan: DemoPlan, out: Path) -> None:
+    from llava_tc.demo.report import prompt_text_tokens
+    from llava_tc.demo.training_free import append_section
+
+    append_section(plan, out, out / REPORT_FILE, out / RESULTS_FILE, prompt_text_tokens(out), plan.eval_batch_size)
+
+
 def run_demo(out_dir: str | Path, plan: DemoPlan, seed: int = 0, progress: bool = True) -> DemoOutcome:
     """Run the whole demo into `out_dir` and return where its report, results and figures are."""
     from llava_tc.demo.report import write_report
@@ -276,6 +283,7 @@ def run_demo(out_dir: str | Path, plan: DemoPlan, seed: int = 0, progress: bool 
     step("vision tower", lambda: _pretrain_tower(plan, out, seed))
     step("train + eval", lambda: _train_and_evaluate(plan, out, seed, timings, memory, progress))
     step("fit + report", lambda: figures.extend(write_report(out, plan, seed, timings, started, memory.peak_mb)))
+    step("training-free", lambda: _training_free(plan, out))
     return DemoOutcome(
         out_dir=out,
         report=out / REPORT_FILE,

@@ -3,6 +3,7 @@
     llava-tc eval --model RUN_DIR --benchmark synthetic --data-root DATASET_DIR --out OUT_DIR --results results.csv
     llava-tc eval --model RUN_DIR --benchmark custom --questions my_test.jsonl --metric vqa --out OUT_DIR
     torchrun --nproc_per_node 8 -m llava_tc eval --model RUN_DIR --benchmark gqa --data-root /data/eval --out OUT
+    llava-tc eval --model IDENTITY_RUN --compressor visionzip --num-visual-tokens 16 --benchmark ... (training-free)
 
 A rerun with the same `--out` continues where the last run stopped.
 """
@@ -12,6 +13,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from llava_tc.eval.benchmarks import (
     DATA_LAYOUTS,
@@ -56,8 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="V",
-        help="evaluate a nested run (m3, resampler with nested) at another of its trained token counts "
-        "(default: the count it was saved with); the run name becomes FOLDER-vV",
+        help="with --compressor: the tokens it keeps; without: evaluate a nested run (m3, resampler with nested) "
+        "at another of its trained token counts (default: the count it was saved with); the run name becomes FOLDER-vV",
     )
     custom = parser.add_argument_group("custom benchmark (--benchmark custom; docs/evaluation.md)")
     custom.add_argument("--questions", default=None, help="LLaVA question file: JSON lines of question_id, image, text")
@@ -78,7 +82,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=None, help="answer only the first N questions (smoke tests)")
     parser.add_argument("--num-workers", type=int, default=0, help="DataLoader workers for image preprocessing")
     parser.add_argument("--overwrite", action="store_true", help="discard answers already in --out")
+    parser.add_argument(
+        "--compressor",
+        default=None,
+        help="apply this training-free compressor (random, visionzip, fastv, divprune, ...) instead of the run's own, "
+        "e.g. on an identity run (docs/training_free.md)",
+    )
+    parser.add_argument(
+        "--compressor-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option of --compressor, e.g. layer=3 for fastv (repeatable; values read as YAML scalars)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def parse_options(pairs: list[str]) -> dict[str, Any]:
+    """`KEY=VALUE` pairs -> options, each value read as a YAML scalar (3 -> int, 0.5 -> float, true -> bool)."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"compressor option {pair!r} is not KEY=VALUE (e.g. layer=3)")
+        options[key.strip()] = yaml.safe_load(value)
+    return options
 
 
 def benchmark_from_args(args: argparse.Namespace) -> tuple[Benchmark, Path]:
@@ -99,9 +127,16 @@ def benchmark_from_args(args: argparse.Namespace) -> tuple[Benchmark, Path]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from llava_tc.eval.loading import CompressorSwap
     from llava_tc.eval.runner import evaluate
 
+    if args.compressor is None and args.compressor_option:
+        print("error: --compressor-option applies with --compressor", file=sys.stderr)
+        return 1
     try:
+        swap = None
+        if args.compressor is not None:
+            swap = CompressorSwap(args.compressor, args.num_visual_tokens, parse_options(args.compressor_option))
         bench, data_root = benchmark_from_args(args)
         metrics = evaluate(
             args.model,
@@ -118,10 +153,11 @@ def run(args: argparse.Namespace) -> int:
             image_aspect=args.image_aspect,
             dtype=args.dtype,
             device=args.device,
-            num_visual_tokens=args.num_visual_tokens,
+            num_visual_tokens=args.num_visual_tokens if args.compressor is None else None,
             num_workers=args.num_workers,
             progress=not args.no_progress,
             overwrite=args.overwrite,
+            compressor=swap,
         )
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

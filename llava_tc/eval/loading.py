@@ -10,7 +10,9 @@ folder has none, is a PIL processor built from the vision config (torchvision is
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +140,37 @@ def wrap_processor(
         )
     model.eval()
     return EvalModel(model, processor, name)
+
+
+@dataclass(frozen=True)
+class CompressorSwap:
+    """A training-free compressor to apply at inference in place of the run's own (`llava-tc eval --compressor`)."""
+
+    name: str
+    num_visual_tokens: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self, kept_tokens: int) -> str:
+        """The suffix of the run name: `+visionzip-v16`."""
+        return f"+{self.name}-v{kept_tokens}"
+
+
+@contextmanager
+def swapped_compressor(loaded: EvalModel, swap: CompressorSwap) -> Iterator[EvalModel]:
+    """`loaded` with its compressor replaced and a processor for the new V (the run name says which); the model's
+    own compressor and config come back on exit, so one loaded model serves a whole comparison."""
+    model = loaded.model
+    config = model.config
+    own = (model.compressor, config.compressor, config.num_visual_tokens, dict(config.compressor_options))
+    try:
+        model.replace_compressor(swap.name, swap.num_visual_tokens, **swap.options)
+        old = loaded.processor
+        processor = LlavaTCProcessor.for_model(
+            model, old.tokenizer, old.image_processor, template=old.template, image_aspect=old.image_aspect
+        )
+        yield wrap_processor(model, processor, name=loaded.name + swap.describe(model.compressor.kept_visual_tokens))
+    finally:
+        model.compressor, config.compressor, config.num_visual_tokens, config.compressor_options = own
 
 
 def load_for_eval(

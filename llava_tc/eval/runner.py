@@ -34,7 +34,7 @@ from llava_tc.eval.answer_check import check_answers
 from llava_tc.eval.answers import ANSWERS_FILE, AnswerWriter, collect_answers, merge_answers, shard_file
 from llava_tc.eval.benchmarks import Benchmark, EvalSample, Metric, get_benchmark
 from llava_tc.eval.distributed import Shard, current_shard, default_device
-from llava_tc.eval.loading import EvalModel, load_for_eval
+from llava_tc.eval.loading import CompressorSwap, EvalModel, load_for_eval, swapped_compressor
 from llava_tc.eval.results import ResultRow, append_results, utc_now
 
 logger = logging.getLogger(__name__)
@@ -201,7 +201,7 @@ def result_rows(loaded: EvalModel, benchmark: str, split: str, metrics: list[Met
             llm_params=llm_params,
             vision_tower=_component_name(config.vision_config),
             compressor=str(config.compressor),
-            num_visual_tokens=int(loaded.model.num_visual_tokens),
+            num_visual_tokens=int(loaded.model.compressor.kept_visual_tokens),
             benchmark=benchmark,
             split=split,
             protocol=metric.protocol,
@@ -289,15 +289,17 @@ def evaluate(
     progress: bool = True,
     overwrite: bool = False,
     on_batch: Callable[[int], None] | None = None,
+    compressor: CompressorSwap | None = None,
 ) -> list[Metric]:
     """Generate answers for a benchmark, score them, write `answers.jsonl`, `scores.json` (+ a submission file), and
     append one row per metric to `results_path` (.csv or .jsonl) when given.
 
     `model`: a run directory / `save_pretrained` folder, or an `EvalModel` already loaded (`load_for_eval` or
     `wrap_model`), reused as is. `num_visual_tokens` evaluates a nested run at another of its trained counts.
-    `max_new_tokens` defaults to the benchmark's. A rerun into the same `out_dir` continues
-    where the last one stopped. `on_batch(index)` is called after each batch is saved. Under `torchrun` every rank
-    calls this; rank 0 returns the metrics, the other ranks an empty list.
+    `max_new_tokens` defaults to the benchmark's. A rerun into the same `out_dir` continues where the last one
+    stopped. `on_batch(index)` is called after each batch is saved. `compressor` swaps a training-free compressor in
+    for this evaluation (`swapped_compressor`; the run name gains `+NAME-vV`). Under `torchrun` every rank calls
+    this; rank 0 returns the metrics, the other ranks an empty list.
     """
     shard = current_shard()
     bench = get_benchmark(benchmark) if isinstance(benchmark, str) else benchmark
@@ -321,6 +323,25 @@ def evaluate(
             image_aspect=image_aspect,
             num_visual_tokens=num_visual_tokens,
         )
+    if compressor is not None:
+        with swapped_compressor(loaded, compressor) as swapped:
+            return evaluate(
+                swapped,
+                bench,
+                data_root,
+                out_dir,
+                split=split,
+                batch_size=batch_size,
+                max_new_tokens=max_new_tokens,
+                results_path=results_path,
+                run_name=run_name,
+                limit=limit,
+                device=device,
+                num_workers=num_workers,
+                progress=progress,
+                overwrite=overwrite,
+                on_batch=on_batch,
+            )
     run_name = run_name or loaded.name
     max_new = max_new_tokens or bench.max_new_tokens
     out = Path(out_dir)

@@ -19,6 +19,7 @@ from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from llava_tc.model.compressors import NestedCompressor, TokenCompressor, build_compressor, is_nested
 from llava_tc.model.configuration import LlavaTCConfig
+from llava_tc.model.llm_pruning import pruned_causal_lm_forward
 from llava_tc.model.nested_inputs import shrink_image_runs
 from llava_tc.model.prefusion import PreFusion, fused_positions
 from llava_tc.model.projector import build_projector
@@ -76,7 +77,7 @@ class LlavaTCForConditionalGeneration(LlavaTCPreTrainedModel, GenerationMixin):
             query_dim=llm_width,
             **config.compressor_options,
         )
-        config.num_visual_tokens = self.compressor.num_visual_tokens
+        config.num_visual_tokens = self.compressor.kept_visual_tokens
         if is_nested(self.compressor):
             config.compressor_options = {**config.compressor_options, **self.compressor.saved_options()}
         self.projector = build_projector(config.projector, self.compressor.out_dim, llm_width)
@@ -123,18 +124,49 @@ class LlavaTCForConditionalGeneration(LlavaTCPreTrainedModel, GenerationMixin):
     def encode_images(self, pixel_values: torch.Tensor, query: torch.Tensor | None = None) -> torch.Tensor:
         """Pixels (+ one question vector per image) -> [N, V, llm_width] visual embeddings."""
         features = self.image_features(pixel_values)
-        if getattr(self.compressor, "after_projector", False):
-            return self.compressor.pool_projected(self.projector(features.grid))
+        if self.compressor.after_projector:
+            return self.compressor.compress_projected(self.projector(features.grid))
         return self.projector(self.compressor(features, query))
 
     def image_features(self, pixel_values: torch.Tensor):
-        """The tower's features in the compressor's dtype."""
-        features = self.vision_tower(pixel_values, with_multi=self.compressor.needs_multi)
+        """The tower's features (with the attention a training-free compressor reads) in the compressor's dtype."""
+        compressor = self.compressor
+        features = self.vision_tower(
+            pixel_values, with_multi=compressor.needs_multi, with_attention=compressor.needs_attention
+        )
         compressor_dtype = self.projector_dtype
         features.grid = features.grid.to(compressor_dtype)
         if features.multi is not None:
             features.multi = features.multi.to(compressor_dtype)
         return features
+
+    def replace_compressor(self, name: str, num_visual_tokens: int | None = None, **options: Any) -> None:
+        """Swap in a training-free compressor (one without parameters) at inference, e.g. `visionzip` at V = 16 on a
+        trained `identity` run: its tokens are features of the same tower, so the trained projector and LLM take
+        them as they are. The config follows, so a saved copy rebuilds the swapped model."""
+        compressor = build_compressor(
+            name,
+            self.vision_tower.geometry,
+            num_visual_tokens,
+            query_dim=int(self.config.text_config.hidden_size),
+            **options,
+        )
+        trained = sum(p.numel() for p in compressor.parameters())
+        if trained:
+            raise ValueError(
+                f"compressor {name!r} has {trained:,} parameters that this run ({self.config.compressor!r}) did not "
+                "train; only training-free compressors can be swapped in at inference"
+            )
+        if compressor.out_dim != self.compressor.out_dim:
+            raise ValueError(
+                f"compressor {name!r} gives {compressor.out_dim}-wide tokens, the projector takes "
+                f"{self.compressor.out_dim}"
+            )
+        param = next(self.projector.parameters())
+        self.compressor = compressor.to(device=param.device, dtype=param.dtype)
+        self.config.compressor = name
+        self.config.num_visual_tokens = compressor.kept_visual_tokens
+        self.config.compressor_options = dict(options)
 
     @property
     def projector_dtype(self) -> torch.dtype:
@@ -175,8 +207,11 @@ class LlavaTCForConditionalGeneration(LlavaTCPreTrainedModel, GenerationMixin):
         inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
+        pruning_rank_position: int | None = None,
         **kwargs: Any,
     ) -> CausalLMOutputWithPast:
+        """`pruning_rank_position`: with in-LLM pruning (fastv), the position whose attention row ranks the visual
+        tokens (default the last; an uncached re-run over prompt + answer passes the prompt's last position)."""
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids or inputs_embeds")
         step = (input_ids, attention_mask, pixel_values, labels, query_input_ids, query_attention_mask)
@@ -184,7 +219,14 @@ class LlavaTCForConditionalGeneration(LlavaTCPreTrainedModel, GenerationMixin):
             # Positions come from each cut mask (given ones would belong to the uncut batch).
             return self._nested_forward(*step, use_cache=use_cache, **kwargs)
         return self._forward_once(
-            *step, position_ids, cache, inputs_embeds, use_cache=use_cache, logits_to_keep=logits_to_keep, **kwargs
+            *step,
+            position_ids,
+            cache,
+            inputs_embeds,
+            pruning_rank_position=pruning_rank_position,
+            use_cache=use_cache,
+            logits_to_keep=logits_to_keep,
+            **kwargs,
         )
 
     def _forward_once(
@@ -198,6 +240,7 @@ class LlavaTCForConditionalGeneration(LlavaTCPreTrainedModel, GenerationMixin):
         position_ids: torch.Tensor | None = None,
         cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
+        pruning_rank_position: int | None = None,
         **kwargs: Any,
     ) -> CausalLMOutputWithPast:
         if inputs_embeds is None:
@@ -214,6 +257,22 @@ class LlavaTCForConditionalGeneration(LlavaTCPreTrainedModel, GenerationMixin):
             raise ValueError("pixel_values need input_ids (to find the <image> positions), not inputs_embeds")
         if position_ids is None and attention_mask is not None:
             position_ids = positions_from_mask(attention_mask)[:, -inputs_embeds.shape[1] :]
+        pruning = self.compressor.llm_pruning
+        if pruning is not None:
+            if labels is not None:
+                raise ValueError(f"compressor {self.config.compressor!r} prunes inside the LLM at inference only")
+            return pruned_causal_lm_forward(
+                self.language_model,
+                pruning,
+                inputs_embeds,
+                attention_mask,
+                position_ids,
+                input_ids == self.config.image_token_id if input_ids is not None else None,
+                cache=cache,
+                use_cache=kwargs.get("use_cache"),
+                logits_to_keep=int(kwargs.get("logits_to_keep", 0)),
+                rank_position=pruning_rank_position,
+            )
         return self.language_model(
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,

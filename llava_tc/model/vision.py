@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from transformers import CLIPVisionConfig, CLIPVisionModel, PretrainedConfig, SiglipVisionConfig, SiglipVisionModel
 
-from llava_tc.model.compressors.base import VisionFeatures, VisionGeometry
+from llava_tc.model.compressors.base import TowerAttention, VisionFeatures, VisionGeometry
 
 # TokenPacker's multi-level choice for a 24-layer CLIP ViT-L (hidden-state indices, 0 = embeddings output).
 REFERENCE_MULTI_LAYERS = (12, 16, 22, 23)
@@ -103,14 +103,29 @@ class VisionTower(nn.Module):
         """`select_layer` as a non-negative hidden-state index."""
         return self.layers.select_layer % (self.num_layers + 1)
 
-    def forward(self, pixel_values: torch.Tensor, with_multi: bool = False) -> VisionFeatures:
+    def select_attention(self, block_input: torch.Tensor) -> TowerAttention:
+        """The select block's attention (see `TowerAttention`) from that block's input hidden states."""
+        raise ValueError(
+            f"{type(self).__name__} does not expose its attention; training-free compressors that score patches by "
+            "attention (visionzip) need an HF CLIP or SigLIP tower"
+        )
+
+    def forward(
+        self, pixel_values: torch.Tensor, with_multi: bool = False, with_attention: bool = False
+    ) -> VisionFeatures:
         depth = max(self.select_index, *self.layers.multi_layers) if with_multi else self.select_index
         hidden = self.hidden_states_upto(pixel_values.to(self.dtype), depth)
         grid = self._to_grid(hidden[self.select_index])
         multi = None
         if with_multi:
             multi = torch.cat([self._to_grid(hidden[index]) for index in self.layers.multi_layers], dim=-1)
-        return VisionFeatures(grid=grid, multi=multi)
+        features = VisionFeatures(grid=grid, multi=multi)
+        if with_attention:
+            if self.select_index == 0:
+                raise ValueError("select_layer points at the embeddings, which have no attention to score patches by")
+            features.attention = self.select_attention(hidden[self.select_index - 1])
+            features.cls = hidden[self.select_index][:, 0] if self.has_cls else None
+        return features
 
     def _to_grid(self, states: torch.Tensor) -> torch.Tensor:
         patches = states[:, 1:] if self.has_cls else states
@@ -153,6 +168,26 @@ class HFVisionTower(VisionTower):
             states = block(states, None)
             hidden.append(states)
         return tuple(hidden)
+
+    def select_attention(self, block_input: torch.Tensor) -> TowerAttention:
+        """Recompute the select block's queries and keys (LayerNorm, q/k projections; the scale as HF's attention)
+        and take the one softmax row VisionZip reads, or the column means on SigLIP; the block's own forward is not
+        touched, so it keeps its attention kernel."""
+        block = self.model.encoder.layers[self.select_index - 1]
+        attention = block.self_attn
+        normed = block.layer_norm1(block_input)
+        batch, tokens, _ = normed.shape
+        heads, head_dim = attention.num_heads, attention.head_dim
+        keys = attention.k_proj(normed).view(batch, tokens, heads, head_dim).transpose(1, 2)
+        first_patch = 1 if self.has_cls else 0
+        if self.has_cls:
+            query = attention.q_proj(normed[:, :1]).view(batch, 1, heads, head_dim).transpose(1, 2)
+            probs = torch.softmax((query @ keys.transpose(-1, -2)) * attention.scale, dim=-1)
+            scores = probs[:, :, 0, first_patch:]
+        else:
+            query = attention.q_proj(normed).view(batch, tokens, heads, head_dim).transpose(1, 2)
+            scores = torch.softmax((query @ keys.transpose(-1, -2)) * attention.scale, dim=-1).mean(dim=2)
+        return TowerAttention(patch_scores=scores, keys=keys[:, :, first_patch:].mean(dim=1), has_cls=self.has_cls)
 
 
 def build_vision_tower(

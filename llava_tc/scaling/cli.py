@@ -145,7 +145,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     flops.add_argument("--llm", required=True, help="LLM preset (e.g. qwen1.5-7b) or config.json / folder")
     flops.add_argument("--vision", default="clip-vit-l-14-336", help="vision preset or config.json / folder")
     flops.add_argument(
-        "--compressor", help="a registered compressor (identity, pool, quecc, m3, llava_mini, ...); default: none"
+        "--compressor",
+        help="a registered compressor (identity, pool, quecc, m3, llava_mini, visionzip, fastv, ...); default: none",
     )
     flops.add_argument("--tokens", type=_int_list, default=[1, 4, 16, 36, 64, 144, 576], help="visual token counts")
     flops.add_argument("--text-tokens", type=int, default=50, help="text tokens Q in the prompt (and the question)")
@@ -244,7 +245,7 @@ def _run_flops(args: argparse.Namespace) -> int:
         cost = inference_cost(
             llm,
             vision,
-            tokens,
+            (compressor.visual_tokens if compressor else None) or tokens,
             args.text_tokens,
             args.generated_tokens,
             compressor_flops=compressor.flops if compressor else 0,

@@ -10,10 +10,10 @@ figures. `best_configuration`, `frontier` and `advise` take any of them.
 - `LatencyCost`: seconds measured by `python -m bench.latency` (prefill, decode or both).
 
 Hook for compressors with pre-fusion layers or in-LLM pruning: a compressor declares them as attributes,
-`prefusion_layers: int` (LLaVA-Mini-style layers of the LLM's shape before the LLM), `llm_pruning:
-LLMPruning | tuple[int, float] | None` (FastV-style (K, R)) and `projected_tokens: int` (tokens the projector runs on,
-when not the V it outputs: M3 projects every patch, then pools); `compressor_stage_costs` reads them, and the FLOPs
-model counts them, with no change here.
+`prefusion_layers: int` (LLaVA-Mini-style layers of the LLM's shape before the LLM) and `llm_pruning:
+LLMPruning | tuple[int, float] | None` (FastV-style (K, R)); `compressor_stage_costs` reads them, and the FLOPs model
+counts them, with no change here. It also reads `num_visual_tokens` (the LLM's input: every patch for FastV, which
+prunes to V inside) and `after_projector` (M3 pools and DivPrune chooses after projecting every patch).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 from llava_tc.scaling.flops import STAGES, LLMPruning, PreFusion, inference_cost, simple_inference_flops
 from llava_tc.scaling.latency import PARTS, LatencyTable
@@ -51,16 +52,27 @@ class CompressorCost:
     out_dim: int
     prefusion_layers: int = 0
     pruning: LLMPruning | None = None
+    visual_tokens: int | None = None
+    """Visual tokens the LLM's input holds (FastV: every patch; it prunes to V inside); None: V."""
     projected_tokens: int | None = None
+    """Tokens through the projector (M3 and DivPrune project every patch first); None: the LLM's input."""
 
 
 @lru_cache(maxsize=256)
-def compressor_stage_costs(name: str, vision: VisionShape, llm: LLMShape, tokens: int, layers: int) -> CompressorCost:
-    """Build compressor `name` for this tower and LLM and read its FLOPs, needs_query, out_dim and hook attributes."""
+def compressor_stage_costs(
+    name: str,
+    vision: VisionShape,
+    llm: LLMShape,
+    tokens: int,
+    layers: int,
+    options: tuple[tuple[str, Any], ...] = (),
+) -> CompressorCost:
+    """Build compressor `name` (with `options`, e.g. `(("layer", 1),)` for fastv) for this tower and LLM and read its
+    FLOPs, needs_query, out_dim and hook attributes."""
     from llava_tc.model.compressors import VisionGeometry, build_compressor
 
     geometry = VisionGeometry(grid_size=vision.grid_size, hidden_size=vision.hidden_size, num_multi_layers=layers)
-    compressor = build_compressor(name, geometry, tokens, query_dim=llm.hidden_size)
+    compressor = build_compressor(name, geometry, tokens, query_dim=llm.hidden_size, **dict(options))
     pruning = getattr(compressor, "llm_pruning", None)
     if pruning is not None and not isinstance(pruning, LLMPruning):
         pruning = LLMPruning(*pruning)
@@ -70,7 +82,8 @@ def compressor_stage_costs(name: str, vision: VisionShape, llm: LLMShape, tokens
         out_dim=int(compressor.out_dim),
         prefusion_layers=int(getattr(compressor, "prefusion_layers", 0) or 0),
         pruning=pruning,
-        projected_tokens=getattr(compressor, "projected_tokens", None),
+        visual_tokens=int(getattr(compressor, "num_visual_tokens", tokens)),
+        projected_tokens=vision.num_patches if getattr(compressor, "after_projector", False) else None,
     )
 
 
@@ -108,6 +121,7 @@ class StageFlopsCost:
     pruning: LLMPruning | None = None
     projector: str = "mlp2x_gelu"
     multi_layers: int = DEFAULT_MULTI_LAYERS
+    compressor_options: tuple[tuple[str, Any], ...] = ()
     unit: str = "FLOPs"
     label: str = field(init=False)
 
@@ -141,13 +155,15 @@ class StageFlopsCost:
         prefusion, pruning = self.prefusion_layers, self.pruning
         compressor = CompressorCost(0, False, self.vision.hidden_size)
         if self.compressor:
-            compressor = compressor_stage_costs(self.compressor, self.vision, llm, tokens, self.multi_layers)
+            compressor = compressor_stage_costs(
+                self.compressor, self.vision, llm, tokens, self.multi_layers, self.compressor_options
+            )
             prefusion = compressor.prefusion_layers or prefusion
             pruning = compressor.pruning or pruning
         return inference_cost(
             llm,
             self.vision,
-            tokens,
+            compressor.visual_tokens or tokens,
             q,
             self.generated_tokens,
             compressor_flops=compressor.flops,

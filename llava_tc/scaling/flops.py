@@ -76,7 +76,9 @@ class LLMPruning:
 
     Matched to pkunlp-icler/FastV `src/FastV/llava-hf/transformers/src/transformers/models/llama/modeling_llama.py`
     (`fastv_k`, `fastv_r`; `topk(round(image_token_length * (1 - FASTV_r)))`), commit
-    d1659729b5bf1be225e99ee15783deeea80f63b1. The ranking itself (an average over attention scores) is not counted.
+    d1659729b5bf1be225e99ee15783deeea80f63b1. The ranking is counted as `llava_tc.model.llm_pruning` computes it
+    (`ranking_flops`): layer K - 1's query for the last token, its keys for the whole prompt, and the score row; it
+    is counted in the compressor stage (the selection), the layers in prefill and decode.
     """
 
     layer: int
@@ -96,12 +98,19 @@ class LLMPruning:
         return before, shape.num_layers - before
 
 
+def ranking_flops(shape: LLMShape, prompt_tokens: int) -> int:
+    """FastV's ranking row: one query and `prompt_tokens` keys projected, then one row of QK^T over the prompt."""
+    projections = 2 * shape.hidden_size * (shape.q_dim + prompt_tokens * shape.kv_dim)
+    return projections + 2 * shape.q_dim * prompt_tokens
+
+
 def prefill_flops(
     shape: LLMShape, prompt_tokens: int, pruning: LLMPruning | None = None, visual_tokens: int = 0
 ) -> int:
     """Prefill of the whole prompt (Q text + V visual tokens), logits at the last position only.
 
-    With `pruning`, the layers after K run over `prompt_tokens - visual_tokens + kept` tokens.
+    With `pruning`, the layers after K run over `prompt_tokens - visual_tokens + kept` tokens (the ranking row is
+    the compressor stage's, see `inference_cost`).
     """
     if pruning is None:
         return llm_forward_flops(shape, prompt_tokens, 0, logit_tokens=1)
@@ -240,10 +249,11 @@ def inference_cost(
 ) -> InferenceCost:
     """Cost of every stage; `text_tokens` (Q) is also the question the query pass reads when `needs_query`.
 
-    `projected_tokens`: tokens the projector runs on when not the V compressed ones (M3 projects every patch, then
-    pools).
+    `projected_tokens`: tokens through the projector when not the V the LLM reads (M3 and DivPrune project every
+    patch, then pool or choose).
     `prefusion` adds LLaVA-Mini's pre-fusion layers (and the projection of the uncompressed tokens they read);
     `pruning` applies FastV's in-LLM pruning to prefill and decode. Both default to off (the paper's pipeline).
+    With `pruning` (K >= 1) the compressor stage also counts the ranking row (`ranking_flops`).
     """
     if visual_tokens < 0 or text_tokens < 0 or generated_tokens < 0:
         raise ValueError("token counts must be >= 0")
@@ -257,7 +267,7 @@ def inference_cost(
     return InferenceCost(
         vision=vision_tower_flops(vision),
         query=query_pass_flops(llm, text_tokens) if needs_query else 0,
-        compressor=int(compressor_flops),
+        compressor=int(compressor_flops) + (ranking_flops(llm, prompt) if pruning and pruning.layer > 0 else 0),
         projector=projector_flops(
             in_dim, llm.hidden_size, visual_tokens if projected_tokens is None else projected_tokens, projector
         ),

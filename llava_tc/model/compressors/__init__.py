@@ -9,16 +9,20 @@ Importing this package registers every built-in method; researchers can use them
 
 from llava_tc.model.compressors.base import (
     TokenCompressor,
+    TowerAttention,
     VisionFeatures,
     VisionGeometry,
     achievable_square_counts,
 )
+from llava_tc.model.compressors.divprune import DivPrune
+from llava_tc.model.compressors.fastv import FastV
 from llava_tc.model.compressors.identity import IdentityCompressor
 from llava_tc.model.compressors.llava_mini import LlavaMiniCompressor
 from llava_tc.model.compressors.m3 import M3Compressor
 from llava_tc.model.compressors.nested import NestedCompressor, is_nested
 from llava_tc.model.compressors.pool import PoolCompressor
 from llava_tc.model.compressors.quecc import QueCC
+from llava_tc.model.compressors.random_prune import RandomPrune
 from llava_tc.model.compressors.registry import (
     build_compressor,
     get_compressor_class,
@@ -27,19 +31,25 @@ from llava_tc.model.compressors.registry import (
 )
 from llava_tc.model.compressors.resampler import ResamplerCompressor
 from llava_tc.model.compressors.tokenpacker import TokenPackerCompressor
+from llava_tc.model.compressors.visionzip import VisionZip
 
 __all__ = [
+    "DivPrune",
+    "FastV",
     "IdentityCompressor",
     "LlavaMiniCompressor",
     "M3Compressor",
     "NestedCompressor",
     "PoolCompressor",
     "QueCC",
+    "RandomPrune",
     "ResamplerCompressor",
     "TokenCompressor",
     "TokenPackerCompressor",
+    "TowerAttention",
     "VisionFeatures",
     "VisionGeometry",
+    "VisionZip",
     "achievable_square_counts",
     "build_compressor",
     "get_compressor_class",

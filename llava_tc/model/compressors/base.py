@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from llava_tc.scaling.flops import LLMPruning
 
 
 @dataclass(frozen=True)
@@ -27,11 +31,31 @@ class VisionGeometry:
 
 
 @dataclass
+class TowerAttention:
+    """The tower's attention at the select layer (the block whose output is `grid`), for training-free selection.
+
+    `patch_scores` [B, heads, P]: how much attention each patch gets. On a tower with a [CLS] token (CLIP) it is the
+    [CLS] query's softmax row over all tokens, restricted to the patch columns (what VisionZip and PruMerge score by);
+    a tower without [CLS] (SigLIP) has no such row, and `patch_scores` is then the attention each patch receives
+    averaged over all query tokens (`has_cls` says which). `keys` [B, P, head_dim]: the patch keys averaged over heads
+    (VisionZip's merge metric). Both are computed from the select block's input alone, so the tower itself keeps its
+    sdpa/flash attention.
+    """
+
+    patch_scores: torch.Tensor
+    keys: torch.Tensor
+    has_cls: bool
+
+
+@dataclass
 class VisionFeatures:
-    """Patch-token grids from the tower: `grid` from the select layer, `multi` = several layers concatenated."""
+    """Patch-token grids from the tower: `grid` from the select layer, `multi` = several layers concatenated; `cls`
+    [B, C] the select layer's [CLS] token and `attention` its attention, when a compressor asks for them."""
 
     grid: torch.Tensor
     multi: torch.Tensor | None = None
+    cls: torch.Tensor | None = None
+    attention: TowerAttention | None = None
 
 
 def achievable_square_counts(grid_size: int) -> list[int]:
@@ -52,16 +76,34 @@ def output_side(name: str, geometry: VisionGeometry, num_visual_tokens: int) -> 
 
 
 class TokenCompressor(nn.Module):
-    """Base class: subclasses set `needs_query`/`needs_multi` and implement `compress` and `flops`."""
+    """Base class: subclasses set `needs_query`/`needs_multi`/`needs_attention` and implement `compress` and `flops`.
+
+    Hooks for training-free methods: `needs_attention` asks the tower for `VisionFeatures.cls` and `.attention`;
+    `llm_pruning` (an `LLMPruning`, None here) prunes visual tokens inside the LLM after a layer (FastV);
+    `after_projector` makes the VLM project every patch first and call `compress_projected` on the projected grid
+    (M3 pools and DivPrune ranks tokens in the LLM's embedding space, as upstream).
+    """
 
     needs_query: bool = False
     needs_multi: bool = False
+    needs_attention: bool = False
+    after_projector: bool = False
+    llm_pruning: LLMPruning | None = None
 
     def __init__(self, geometry: VisionGeometry, num_visual_tokens: int, out_dim: int) -> None:
         super().__init__()
         self.geometry = geometry
         self.num_visual_tokens = num_visual_tokens
         self.out_dim = out_dim
+
+    @property
+    def kept_visual_tokens(self) -> int:
+        """Visual tokens the LLM keeps: `num_visual_tokens`, fewer after in-LLM pruning (the V of results tables)."""
+        return self.num_visual_tokens
+
+    def compress_projected(self, projected: torch.Tensor) -> torch.Tensor:
+        """[B, H, W, D] projected patches -> [B, V, D], for compressors that set `after_projector`."""
+        raise NotImplementedError(f"{type(self).__name__} does not compress after the projector")
 
     def forward(self, features: VisionFeatures | torch.Tensor, query: torch.Tensor | None = None) -> torch.Tensor:
         """Compress a batch; `features` may be a plain [B, H, W, C] grid when no multi-level input is needed."""
@@ -99,6 +141,11 @@ class TokenCompressor(nn.Module):
                     f"{name}: expected multi-level features [B, {side}, {side}, {self.geometry.multi_dim}], "
                     f"got {list(features.multi.shape)}"
                 )
+        if self.needs_attention and features.attention is None:
+            raise ValueError(
+                f"{name} scores patches by the tower's attention: pass VisionFeatures(grid=..., cls=..., "
+                "attention=TowerAttention(...)); in the VLM the tower fills them (with_attention=True)"
+            )
         if self.needs_query:
             if query is None:
                 raise ValueError(

@@ -60,8 +60,6 @@ class M3Compressor(NestedCompressor):
         self.scales = chosen
         self.mode = mode
         self.after_projector = bool(after_projector)
-        # The cost model's hook: upstream's projector runs on every patch, before the pooling.
-        self.projected_tokens = geometry.num_patches if self.after_projector else None
         self.use_token_count(num_visual_tokens)
 
     @classmethod
@@ -84,7 +82,7 @@ class M3Compressor(NestedCompressor):
     def compress(self, features: VisionFeatures, query: torch.Tensor | None) -> torch.Tensor:
         return pool_to(features.grid, self.num_visual_tokens)
 
-    def pool_projected(self, projected: torch.Tensor) -> torch.Tensor:
+    def compress_projected(self, projected: torch.Tensor) -> torch.Tensor:
         """The current scale of already projected tokens [B, H, W, D] (upstream's order, see the module doc)."""
         return pool_to(projected, self.num_visual_tokens)
 
