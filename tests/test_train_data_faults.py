@@ -9,30 +9,14 @@ import logging
 import re
 
 import pytest
-from transformers import TrainerCallback
 
 import llava_tc.train.run as run_module
 from llava_tc.data.errors import BadSampleError
 from llava_tc.train import train
 from llava_tc.train.logs import LOG_FILE, TRAIN_BEGIN, read_log, training_seconds, truncate_log
-from tests.train_scripts.common import tiny_config
+from tests.train_scripts.common import KillAt, Killed, tiny_config
 
 pytest_plugins = ["tests.train_scripts.fixtures"]
-
-
-class Killed(RuntimeError):
-    pass
-
-
-class KillAt(TrainerCallback):
-    """Dies like a killed job at the end of `step`, saving nothing more."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == self.step:
-            raise Killed(f"simulated kill at step {self.step}")
 
 
 class ModelBuilt(RuntimeError):

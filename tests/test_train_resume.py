@@ -7,30 +7,14 @@ import json
 import shutil
 
 import pytest
-from transformers import TrainerCallback
 
 from llava_tc.train import train
 from llava_tc.train.checkpoints import COMPLETE, Layout, latest_complete_checkpoint
-from tests.train_scripts.common import tiny_config
+from tests.train_scripts.common import KillAt, Killed, tiny_config
 
 pytest_plugins = ["tests.train_scripts.fixtures"]
 
 STEPS, SAVE_EVERY, KILL_AT = 14, 7, 9  # 43 samples / batch 4 = 11 steps per epoch: the resumed half crosses an epoch
-
-
-class Killed(RuntimeError):
-    pass
-
-
-class KillAt(TrainerCallback):
-    """Dies like a killed job: mid-training, after a checkpoint, without saving anything else."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == self.step:
-            raise Killed(f"simulated kill at step {self.step}")
 
 
 @pytest.mark.parametrize("stage", ["full", "lora"])

@@ -10,6 +10,8 @@ import copy
 from pathlib import Path
 from typing import Any
 
+from transformers import TrainerCallback
+
 from llava_tc.data.synthetic import generate_synthetic
 from llava_tc.train.arguments import apply_overrides
 from tests.data_fixtures import build_chat_tokenizer
@@ -83,3 +85,18 @@ def tiny_config(
         },
     }
     return apply_overrides(config, overrides)
+
+
+class Killed(RuntimeError):
+    """What `KillAt` raises: the training tests' stand-in for a killed job."""
+
+
+class KillAt(TrainerCallback):
+    """Dies like a killed job: at the end of `step`, without saving anything more."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise Killed(f"simulated kill at step {self.step}")
